@@ -7,8 +7,8 @@
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{BuildError, SdkError};
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType,
-    Projection, ProjectionType, ScalarAttributeType, StreamSpecification, StreamViewType,
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
+    ProjectionType, ScalarAttributeType, StreamSpecification, StreamViewType,
     TimeToLiveSpecification,
 };
 
@@ -182,13 +182,12 @@ async fn create_if_missing(
     client: &Client,
     definition: &TableDefinition,
 ) -> Result<(), CreateTableError> {
-    let request_error = |operation, source: Box<dyn std::error::Error + Send + Sync>| {
-        CreateTableError::Request {
+    let request_error =
+        |operation, source: Box<dyn std::error::Error + Send + Sync>| CreateTableError::Request {
             table: definition.name.clone(),
             operation,
             source,
-        }
-    };
+        };
     match client
         .describe_table()
         .table_name(&definition.name)

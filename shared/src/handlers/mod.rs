@@ -1,0 +1,57 @@
+//! One module per Lambda function; each exposes `handle`.
+//!
+//! Handlers take their dependencies as arguments, so tests run them against
+//! a local DynamoDB-compatible server with a fixed clock, and the local stack
+//! runs them in-process unchanged.
+
+pub mod http;
+pub mod stream_fanout;
+pub mod websocket;
+pub mod ws_ack;
+pub mod ws_connect;
+pub mod ws_default;
+pub mod ws_disconnect;
+pub mod ws_message;
+pub mod ws_subscribe;
+
+use std::sync::Arc;
+
+use crate::auth::Authenticator;
+use crate::clock::Clock;
+use crate::push::Pusher;
+use crate::store::{InboxWriter, Store};
+
+/// What the WebSocket route handlers need.
+#[derive(Clone)]
+pub struct WsDeps {
+    /// The tables.
+    pub store: Store,
+    /// The current time.
+    pub clock: Arc<dyn Clock>,
+}
+
+/// What `stream-fanout` needs.
+#[derive(Clone)]
+pub struct FanoutDeps {
+    /// The tables.
+    pub store: Store,
+    /// The current time.
+    pub clock: Arc<dyn Clock>,
+    /// Posts frames to connections.
+    pub pusher: Pusher,
+    /// Writes Inbox rows; [`crate::store::DynamoInboxWriter`] outside tests.
+    pub inbox: Arc<dyn InboxWriter>,
+}
+
+/// What `http-api` needs.
+#[derive(Clone)]
+pub struct HttpDeps {
+    /// The tables.
+    pub store: Store,
+    /// The current time.
+    pub clock: Arc<dyn Clock>,
+    /// Posts `chat-created` to members' connections.
+    pub pusher: Pusher,
+    /// Verifies bearer tokens.
+    pub auth: Authenticator,
+}

@@ -1,0 +1,88 @@
+//! What the WebSocket route handlers share: reading the event, finding the
+//! caller's connection, and building the reply that API Gateway sends back
+//! on the same connection (every route but `$connect` and `$disconnect` is
+//! two-way).
+
+use aws_lambda_events::apigw::{ApiGatewayProxyResponse, ApiGatewayWebsocketProxyRequest};
+use aws_lambda_events::encodings::Body;
+use tracing::{error, info};
+
+use super::WsDeps;
+use crate::domain::Connection;
+use crate::error::ChatError;
+use crate::protocol::{RawFrame, ServerFrame};
+
+/// The event's connection id.
+///
+/// # Errors
+///
+/// `invalid_request` when the event has none, which API Gateway never sends.
+pub fn connection_id(event: &ApiGatewayWebsocketProxyRequest) -> Result<&str, ChatError> {
+    event
+        .request_context
+        .connection_id
+        .as_deref()
+        .filter(|id| !id.is_empty())
+        .ok_or_else(|| ChatError::invalid_field("requestContext.connectionId", "is missing"))
+}
+
+/// The live connection that sent `event`.
+///
+/// # Errors
+///
+/// `unauthorized` when the connection is unknown or expired: the client
+/// should reconnect with a new ticket.
+pub async fn caller(
+    deps: &WsDeps,
+    event: &ApiGatewayWebsocketProxyRequest,
+) -> Result<Connection, ChatError> {
+    let connection_id = connection_id(event)?;
+    deps.store
+        .connection(connection_id, deps.clock.now())
+        .await?
+        .ok_or_else(|| {
+            ChatError::unauthorized(
+                "this connection is not registered; reconnect with a new ticket",
+            )
+        })
+}
+
+/// A reply carrying `frame`.
+pub fn reply(frame: &ServerFrame) -> ApiGatewayProxyResponse {
+    response(200, Some(frame.to_json()))
+}
+
+/// A reply with no frame: API Gateway sends nothing back.
+pub fn no_reply() -> ApiGatewayProxyResponse {
+    response(200, None)
+}
+
+/// The `error` frame for `err`, logged as it deserves: faults at error,
+/// client mistakes at info.
+pub fn error_reply(err: &ChatError, request: Option<&RawFrame>) -> ApiGatewayProxyResponse {
+    log_error(err);
+    response(
+        err.status(),
+        Some(ServerFrame::error(err, request).to_json()),
+    )
+}
+
+/// Logs `err`: a fault at error level with its source, a client mistake at info.
+pub fn log_error(err: &ChatError) {
+    match err {
+        ChatError::Internal(source) => {
+            error!(error = %source, cause = ?source.source(), "request failed")
+        }
+        ChatError::Client { code, message } => {
+            info!(code = %code, message = %message, "request rejected")
+        }
+    }
+}
+
+/// A response with `status` and `body`.
+pub fn response(status: u16, body: Option<String>) -> ApiGatewayProxyResponse {
+    let mut response = ApiGatewayProxyResponse::default();
+    response.status_code = i64::from(status);
+    response.body = body.map(Body::Text);
+    response
+}

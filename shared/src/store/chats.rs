@@ -1,0 +1,163 @@
+//! Chats and Memberships.
+
+use aws_sdk_dynamodb::types::{Put, PutRequest, TransactWriteItem, WriteRequest};
+
+use super::items::attr;
+use super::{Item, Store, StoreError, s};
+use crate::domain::{Chat, Membership};
+use crate::tables::MEMBERSHIPS_BY_CHAT;
+
+/// Items of one TransactWriteItems request (a DynamoDB limit).
+const TRANSACT_MAX_ITEMS: usize = 100;
+
+impl Store {
+    /// Stores a new chat with its members.
+    ///
+    /// The chat and its first 99 memberships are written in one transaction,
+    /// so a chat of up to 99 members appears whole or not at all; the
+    /// memberships past those follow in batches.
+    pub async fn create_chat(&self, chat: &Chat, members: &[Membership]) -> Result<(), StoreError> {
+        let tables = &self.tables;
+        let split = members.len().min(TRANSACT_MAX_ITEMS - 1);
+        let (first, rest) = members.split_at(split);
+
+        let mut items = vec![transact_put(
+            &tables.chats,
+            Item::from(chat),
+            Some(attr::CHAT_ID),
+        )?];
+        for membership in first {
+            items.push(transact_put(
+                &tables.memberships,
+                Item::from(membership),
+                None,
+            )?);
+        }
+        self.client
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .send()
+            .await
+            .map_err(|err| StoreError::request(&tables.chats, "TransactWriteItems", err))?;
+
+        self.put_memberships(rest).await
+    }
+
+    /// Stores memberships; storing one again overwrites it.
+    pub async fn put_memberships(&self, members: &[Membership]) -> Result<(), StoreError> {
+        let table = &self.tables.memberships;
+        let requests = members
+            .iter()
+            .map(|membership| {
+                let put = PutRequest::builder()
+                    .set_item(Some(Item::from(membership)))
+                    .build()
+                    .map_err(|err| StoreError::build(table, "BatchWriteItem", err))?;
+                Ok(WriteRequest::builder().put_request(put).build())
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        self.batch_write(table, requests).await
+    }
+
+    /// Deletes `user_id`'s membership of `chat_id`, if there is one.
+    pub async fn delete_membership(&self, user_id: &str, chat_id: &str) -> Result<(), StoreError> {
+        let table = &self.tables.memberships;
+        self.client
+            .delete_item()
+            .table_name(table)
+            .key(attr::USER_ID, s(user_id))
+            .key(attr::CHAT_ID, s(chat_id))
+            .send()
+            .await
+            .map_err(|err| StoreError::request(table, "DeleteItem", err))?;
+        Ok(())
+    }
+
+    /// The chat `chat_id`, if it exists.
+    pub async fn chat(&self, chat_id: &str) -> Result<Option<Chat>, StoreError> {
+        let table = &self.tables.chats;
+        let output = self
+            .client
+            .get_item()
+            .table_name(table)
+            .key(attr::CHAT_ID, s(chat_id))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|err| StoreError::request(table, "GetItem", err))?;
+        output.item.as_ref().map(Chat::try_from).transpose()
+    }
+
+    /// The chats `chat_ids` that exist, in no particular order.
+    pub async fn chats(&self, chat_ids: &[String]) -> Result<Vec<Chat>, StoreError> {
+        let keys = chat_ids
+            .iter()
+            .map(|chat_id| Item::from([(attr::CHAT_ID.to_owned(), s(chat_id))]))
+            .collect();
+        let items = self.batch_get(&self.tables.chats, keys).await?;
+        items.iter().map(Chat::try_from).collect()
+    }
+
+    /// `user_id`'s membership of `chat_id`, if any.
+    pub async fn membership(
+        &self,
+        user_id: &str,
+        chat_id: &str,
+    ) -> Result<Option<Membership>, StoreError> {
+        let table = &self.tables.memberships;
+        let output = self
+            .client
+            .get_item()
+            .table_name(table)
+            .key(attr::USER_ID, s(user_id))
+            .key(attr::CHAT_ID, s(chat_id))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|err| StoreError::request(table, "GetItem", err))?;
+        output.item.as_ref().map(Membership::try_from).transpose()
+    }
+
+    /// Every member of `chat_id` (index `by_chat`, every page).
+    ///
+    /// The index is eventually consistent: a member added a moment ago may be missing.
+    pub async fn members_of_chat(&self, chat_id: &str) -> Result<Vec<Membership>, StoreError> {
+        let items = self
+            .query_all(
+                &self.tables.memberships,
+                Some(MEMBERSHIPS_BY_CHAT),
+                attr::CHAT_ID,
+                chat_id,
+                None,
+            )
+            .await?;
+        items.iter().map(Membership::try_from).collect()
+    }
+
+    /// Every membership of `user_id` (every page).
+    pub async fn memberships_of_user(&self, user_id: &str) -> Result<Vec<Membership>, StoreError> {
+        let items = self
+            .query_all(&self.tables.memberships, None, attr::USER_ID, user_id, None)
+            .await?;
+        items.iter().map(Membership::try_from).collect()
+    }
+}
+
+/// A transaction Put of `item` into `table`, on condition that `new_key` does
+/// not exist yet when it is given.
+pub(crate) fn transact_put(
+    table: &str,
+    item: Item,
+    new_key: Option<&str>,
+) -> Result<TransactWriteItem, StoreError> {
+    let mut put = Put::builder().table_name(table).set_item(Some(item));
+    if let Some(key) = new_key {
+        put = put
+            .condition_expression("attribute_not_exists(#key)")
+            .expression_attribute_names("#key", key);
+    }
+    let put = put
+        .build()
+        .map_err(|err| StoreError::build(table, "TransactWriteItems", err))?;
+    Ok(TransactWriteItem::builder().put(put).build())
+}
