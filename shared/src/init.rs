@@ -1,11 +1,16 @@
-//! Builds each function's dependencies from the environment, once, during
-//! the Lambda init phase.
+//! Builds each function's dependencies, once, during the Lambda init phase.
+//!
+//! `*_from_env` read exactly the variables of [`crate::config::FUNCTION_ENVIRONMENT`];
+//! the other constructors take those values as arguments, so the local stack
+//! builds the same dependencies against its own endpoints.
 
 use std::sync::Arc;
 
+use aws_config::SdkConfig;
+
 use crate::auth::Authenticator;
 use crate::aws::{dynamodb_client, load_sdk_config, management_client};
-use crate::clock::SystemClock;
+use crate::clock::{Clock, SystemClock};
 use crate::config::{ConfigError, TableNames, required, var};
 use crate::handlers::{FanoutDeps, HttpDeps, WsDeps};
 use crate::push::Pusher;
@@ -17,40 +22,82 @@ pub fn telemetry() {
     lambda_runtime::tracing::init_default_subscriber();
 }
 
-/// The dependencies of the WebSocket route handlers.
-pub async fn ws_deps() -> Result<WsDeps, ConfigError> {
+/// The dependencies of the WebSocket route handlers, from the environment.
+pub async fn ws_deps_from_env() -> Result<WsDeps, ConfigError> {
     let tables = TableNames::from_env()?;
-    let sdk_config = load_sdk_config().await;
-    Ok(WsDeps {
-        store: Store::new(dynamodb_client(&sdk_config), tables),
-        clock: Arc::new(SystemClock),
-    })
+    Ok(ws_deps(
+        &load_sdk_config().await,
+        tables,
+        Arc::new(SystemClock),
+    ))
 }
 
-/// The dependencies of `stream-fanout`.
-pub async fn fanout_deps() -> Result<FanoutDeps, ConfigError> {
+/// The dependencies of `stream-fanout`, from the environment.
+pub async fn fanout_deps_from_env() -> Result<FanoutDeps, ConfigError> {
     let tables = TableNames::from_env()?;
     let endpoint = required(var::WEBSOCKET_ENDPOINT)?;
     let sdk_config = load_sdk_config().await;
-    let store = Store::new(dynamodb_client(&sdk_config), tables);
-    Ok(FanoutDeps {
-        inbox: Arc::new(DynamoInboxWriter::new(store.clone())),
-        pusher: Pusher::new(management_client(&sdk_config, &endpoint)),
-        store,
-        clock: Arc::new(SystemClock),
-    })
+    Ok(fanout_deps(
+        &sdk_config,
+        tables,
+        &endpoint,
+        Arc::new(SystemClock),
+    ))
 }
 
-/// The dependencies of `http-api`.
-pub async fn http_deps() -> Result<HttpDeps, ConfigError> {
+/// The dependencies of `http-api`, from the environment.
+pub async fn http_deps_from_env() -> Result<HttpDeps, ConfigError> {
     let tables = TableNames::from_env()?;
     let endpoint = required(var::WEBSOCKET_ENDPOINT)?;
     let auth = Authenticator::from_env()?;
     let sdk_config = load_sdk_config().await;
-    Ok(HttpDeps {
-        store: Store::new(dynamodb_client(&sdk_config), tables),
-        clock: Arc::new(SystemClock),
-        pusher: Pusher::new(management_client(&sdk_config, &endpoint)),
+    Ok(http_deps(
+        &sdk_config,
+        tables,
+        &endpoint,
         auth,
-    })
+        Arc::new(SystemClock),
+    ))
+}
+
+/// The dependencies of the WebSocket route handlers.
+pub fn ws_deps(sdk_config: &SdkConfig, tables: TableNames, clock: Arc<dyn Clock>) -> WsDeps {
+    WsDeps {
+        store: Store::new(dynamodb_client(sdk_config), tables),
+        clock,
+    }
+}
+
+/// The dependencies of `stream-fanout`, posting to the Management API at
+/// `websocket_endpoint`.
+pub fn fanout_deps(
+    sdk_config: &SdkConfig,
+    tables: TableNames,
+    websocket_endpoint: &str,
+    clock: Arc<dyn Clock>,
+) -> FanoutDeps {
+    let store = Store::new(dynamodb_client(sdk_config), tables);
+    FanoutDeps {
+        inbox: Arc::new(DynamoInboxWriter::new(store.clone())),
+        pusher: Pusher::new(management_client(sdk_config, websocket_endpoint)),
+        store,
+        clock,
+    }
+}
+
+/// The dependencies of `http-api`, posting to the Management API at
+/// `websocket_endpoint`.
+pub fn http_deps(
+    sdk_config: &SdkConfig,
+    tables: TableNames,
+    websocket_endpoint: &str,
+    auth: Authenticator,
+    clock: Arc<dyn Clock>,
+) -> HttpDeps {
+    HttpDeps {
+        store: Store::new(dynamodb_client(sdk_config), tables),
+        clock,
+        pusher: Pusher::new(management_client(sdk_config, websocket_endpoint)),
+        auth,
+    }
 }

@@ -6,6 +6,6 @@ use shared::handlers::http;
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     shared::init::telemetry();
-    let deps = shared::init::http_deps().await?;
+    let deps = shared::init::http_deps_from_env().await?;
     lambda_http::run(service_fn(|request: Request| http::handle(&deps, request))).await
 }

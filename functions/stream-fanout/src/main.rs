@@ -7,7 +7,7 @@ use shared::handlers::stream_fanout;
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     shared::init::telemetry();
-    let deps = shared::init::fanout_deps().await?;
+    let deps = shared::init::fanout_deps_from_env().await?;
     lambda_runtime::run(service_fn(|event: LambdaEvent<Event>| {
         stream_fanout::handle(&deps, event.payload)
     }))
