@@ -246,6 +246,10 @@ async fn create_if_missing(
         Err(err) => return Err(request_error("CreateTable", Box::new(err))),
     }
 
+    wait_until_active(client, &definition.name)
+        .await
+        .map_err(|source| request_error("DescribeTable", source))?;
+
     if definition.ttl {
         client
             .update_time_to_live()
@@ -262,6 +266,24 @@ async fn create_if_missing(
             .map_err(|err| request_error("UpdateTimeToLive", Box::new(err)))?;
     }
     Ok(())
+}
+
+/// Waits, up to about a minute, until DynamoDB reports the new table ACTIVE:
+/// AWS rejects UpdateTimeToLive on a table that is still CREATING, while
+/// the emulators report ACTIVE at once.
+async fn wait_until_active(
+    client: &Client,
+    table: &str,
+) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    for _ in 0..120 {
+        let output = client.describe_table().table_name(table).send().await?;
+        let status = output.table.and_then(|table| table.table_status);
+        if status == Some(aws_sdk_dynamodb::types::TableStatus::Active) {
+            return Ok(());
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+    Err(format!("table {table} did not become ACTIVE within a minute").into())
 }
 
 fn key_schema(

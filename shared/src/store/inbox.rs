@@ -40,6 +40,9 @@ impl InboxWriter for DynamoInboxWriter {
         entries: &'a [InboxEntry],
     ) -> BoxFuture<'a, Result<Vec<InboxEntry>, StoreError>> {
         Box::pin(async move {
+            if entries.is_empty() {
+                return Ok(Vec::new());
+            }
             let table = &self.store.tables.inbox;
             let requests = entries
                 .iter()
