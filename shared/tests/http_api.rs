@@ -393,7 +393,7 @@ async fn chat_and_history_are_for_members_only() {
         .await;
     assert_eq!(status, 200);
     assert_eq!(chat["members"].as_array().unwrap().len(), 2);
-    assert_eq!(chat["last_message_at"].is_string(), true);
+    assert!(chat["last_message_at"].is_string());
 
     let mut seen = Vec::new();
     let mut path = "/chats/chat-example/messages?limit=2".to_owned();
