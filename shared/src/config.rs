@@ -33,6 +33,8 @@ pub mod var {
     pub const JWT_ISSUER: &str = "JWT_ISSUER";
     /// Expected `aud` (or Cognito `client_id`) of RS256 tokens.
     pub const JWT_AUDIENCE: &str = "JWT_AUDIENCE";
+    /// Name of the S3 bucket that contains attachments.
+    pub const ATTACHMENTS_BUCKET: &str = "ATTACHMENTS_BUCKET";
 }
 
 /// The table-name variables, which every function reads.
@@ -64,8 +66,10 @@ pub const FUNCTION_ENVIRONMENT: &[(&str, &[&str])] = &[
             var::JWKS_URL,
             var::JWT_ISSUER,
             var::JWT_AUDIENCE,
+            var::ATTACHMENTS_BUCKET,
         ],
     ),
+    ("upload-complete", &[var::ATTACHMENTS_BUCKET]),
 ];
 
 /// A variable that is missing or has an invalid value.

@@ -30,6 +30,33 @@ pub const CLIENT_MESSAGE_LIFETIME: TimeDelta = TimeDelta::days(1);
 pub const DEFAULT_PAGE_LIMIT: usize = 50;
 /// Maximum page size of every paginated route.
 pub const MAX_PAGE_LIMIT: usize = 100;
+/// Maximum size of an attachment, in bytes (25 MiB).
+pub const MAX_ATTACHMENT_BYTES: u64 = 25 * 1024 * 1024;
+/// Maximum length of an attachment's file name, in UTF-8 bytes.
+pub const MAX_FILE_NAME_BYTES: usize = 200;
+/// The content types an attachment may have, lowercase and without parameters.
+pub const ATTACHMENT_CONTENT_TYPES: &[&str] = &[
+    "image/png",
+    "image/jpeg",
+    "image/gif",
+    "image/webp",
+    "application/pdf",
+    "text/plain",
+    "audio/mpeg",
+    "audio/mp4",
+    "audio/aac",
+    "audio/ogg",
+    "audio/wav",
+    "audio/webm",
+    "video/mp4",
+    "video/webm",
+    "video/quicktime",
+];
+/// How long a presigned upload or download URL works. S3 checks the expiry itself.
+pub const ATTACHMENT_URL_LIFETIME: TimeDelta = TimeDelta::minutes(5);
+/// Age after which an attachment still `pending` is reported as `failed`: its
+/// upload URL expired long before, so no upload can still start.
+pub const PENDING_UPLOAD_TIMEOUT: TimeDelta = TimeDelta::minutes(15);
 
 /// A point in time, written in JSON as RFC 3339 in UTC with milliseconds
 /// (`2026-12-04T13:47:06.123Z`).
@@ -307,7 +334,8 @@ pub struct Message {
     pub seq: u64,
     /// The user bound to the sending connection.
     pub sender_id: String,
-    /// The text; empty for an attachment without caption.
+    /// The text; for an attachment, its file name, so that a client that
+    /// shows only `content` still shows something.
     pub content: String,
     /// When the server accepted it.
     pub created_at: Timestamp,

@@ -16,11 +16,13 @@
 //! - [`store`]: the tables, with the item mapping of every domain type.
 //! - [`push`]: posts to connections through the Management API.
 //! - [`auth`]: bearer token verification.
+//! - [`attachments`]: attachment checks, object keys and presigned S3 URLs.
 //! - [`clock`]: time and ids, replaceable in tests.
 //! - [`aws`]: SDK configuration with the rustls HTTPS client.
 //! - [`handlers`]: one module per function.
 //! - [`init`]: builds each function's dependencies from the environment.
 
+pub mod attachments;
 pub mod auth;
 pub mod aws;
 pub mod clock;

@@ -1,4 +1,4 @@
-//! The WebSocket wire protocol: one JSON object a frame, told apart by `type`.
+//! The WebSocket wire protocol: one JSON object a frame, identified by its `type`.
 //!
 //! Client frames are parsed by the route that API Gateway chose from
 //! `$request.body.type`; server frames are [`ServerFrame`].
@@ -135,13 +135,13 @@ pub enum ServerFrame {
     },
     /// The user was made a member of a chat.
     ChatCreated(ChatView),
-    /// The answer to `ping`.
+    /// The reply to `ping`.
     Pong,
     /// A frame that could not be handled.
     Error {
         /// The stable code.
         code: ErrorCode,
-        /// What went wrong, for people.
+        /// A description of the problem, for people.
         message: String,
         /// The failed frame's `type`, or `null` when it had none.
         request_type: Option<String>,
@@ -152,7 +152,7 @@ pub enum ServerFrame {
 }
 
 impl ServerFrame {
-    /// The `error` frame for `err`, caused by the frame `request`.
+    /// Builds the `error` frame for `err`, caused by the frame `request`.
     pub fn error(err: &ChatError, request: Option<&RawFrame>) -> Self {
         Self::Error {
             code: err.code(),
@@ -162,7 +162,7 @@ impl ServerFrame {
         }
     }
 
-    /// The frame as JSON text.
+    /// Serialises the frame as JSON text.
     pub fn to_json(&self) -> String {
         // A frame holds only strings, numbers and options: serialising cannot fail.
         serde_json::to_string(self).unwrap_or_else(|_| String::from("{\"type\":\"error\"}"))

@@ -28,7 +28,7 @@ pub enum PushError {
     },
 }
 
-/// What became of one frame's posts.
+/// The outcome of one frame's posts.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct PushReport {
     /// Posts that succeeded.
@@ -46,7 +46,7 @@ pub struct Pusher {
 }
 
 impl Pusher {
-    /// A pusher through `client`, whose endpoint is the API's stage URL.
+    /// Creates a pusher through `client`, whose endpoint is the API's stage URL.
     pub fn new(client: aws_sdk_apigatewaymanagement::Client) -> Self {
         Self { client }
     }

@@ -76,13 +76,9 @@ const ROUTE_SELECTION_EXPRESSION: &str = "$request.body.type";
 /// The function behind the HTTP API.
 const HTTP_FUNCTION: &str = "http-api";
 
-/// HTTP routes that the template declares before `http-api` serves them.
-/// A template route missing from [`http::ROUTES`] is accepted only for these.
-// NOTE: remove each route here once `http::ROUTES` lists it.
-const HTTP_ROUTES_NOT_YET_SERVED: &[(&str, &str)] = &[
-    ("POST", "/chats/{chat_id}/attachments"),
-    ("GET", "/chats/{chat_id}/attachments/{message_id}"),
-];
+/// HTTP routes that the template may declare before `http-api` serves them:
+/// none, so every template route must be in [`http::ROUTES`].
+const HTTP_ROUTES_NOT_YET_SERVED: &[(&str, &str)] = &[];
 
 /// The function that the Messages stream invokes.
 const FANOUT_FUNCTION: &str = "stream-fanout";
@@ -90,11 +86,9 @@ const FANOUT_FUNCTION: &str = "stream-fanout";
 /// The function that the attachments bucket notifies.
 const UPLOAD_FUNCTION: &str = "upload-complete";
 
-/// Functions that the template declares before their crate exists under
-/// `functions/`. A missing directory is accepted only for these.
-// NOTE: remove `upload-complete` once `functions/upload-complete` exists;
-// from then on the directory is checked like every other.
-const FUNCTIONS_WITHOUT_CRATE: &[&str] = &[UPLOAD_FUNCTION];
+/// Functions that the template may declare before their crate exists under
+/// `functions/`: none, so every function's directory is checked.
+const FUNCTIONS_WITHOUT_CRATE: &[&str] = &[];
 
 // ---------------------------------------------------------------------------
 // Reading the template

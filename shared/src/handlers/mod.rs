@@ -6,6 +6,7 @@
 
 pub mod http;
 pub mod stream_fanout;
+pub mod upload_complete;
 pub mod websocket;
 pub mod ws_ack;
 pub mod ws_connect;
@@ -16,6 +17,7 @@ pub mod ws_subscribe;
 
 use std::sync::Arc;
 
+use crate::attachments::AttachmentBucket;
 use crate::auth::Authenticator;
 use crate::clock::Clock;
 use crate::push::Pusher;
@@ -54,4 +56,17 @@ pub struct HttpDeps {
     pub pusher: Pusher,
     /// Verifies bearer tokens.
     pub auth: Authenticator,
+    /// Presigns attachment uploads and downloads.
+    pub attachments: AttachmentBucket,
+}
+
+/// What `upload-complete` needs.
+#[derive(Clone)]
+pub struct UploadDeps {
+    /// The tables.
+    pub store: Store,
+    /// The bucket the notifications come from, to read the stored objects.
+    pub attachments: AttachmentBucket,
+    /// The current time.
+    pub clock: Arc<dyn Clock>,
 }

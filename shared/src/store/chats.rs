@@ -14,7 +14,7 @@ impl Store {
     /// Stores a new chat with its members.
     ///
     /// The chat and its first 99 memberships are written in one transaction,
-    /// so a chat of up to 99 members appears whole or not at all; the
+    /// so a chat of up to 99 members appears whole or not at all. The
     /// memberships past those follow in batches.
     pub async fn create_chat(&self, chat: &Chat, members: &[Membership]) -> Result<(), StoreError> {
         let tables = &self.tables;
@@ -73,7 +73,7 @@ impl Store {
         Ok(())
     }
 
-    /// The chat `chat_id`, if it exists.
+    /// Reads the chat `chat_id`, if it exists.
     pub async fn chat(&self, chat_id: &str) -> Result<Option<Chat>, StoreError> {
         let table = &self.tables.chats;
         let output = self
@@ -88,7 +88,7 @@ impl Store {
         output.item.as_ref().map(Chat::try_from).transpose()
     }
 
-    /// The chats `chat_ids` that exist, in no particular order.
+    /// Reads the chats `chat_ids` that exist, in no particular order.
     pub async fn chats(&self, chat_ids: &[String]) -> Result<Vec<Chat>, StoreError> {
         let keys = chat_ids
             .iter()
@@ -118,7 +118,7 @@ impl Store {
         output.item.as_ref().map(Membership::try_from).transpose()
     }
 
-    /// Every member of `chat_id` (index `by_chat`, every page).
+    /// Reads every member of `chat_id` (index `by_chat`, every page).
     ///
     /// The index is eventually consistent: a member added a moment ago may be missing.
     pub async fn members_of_chat(&self, chat_id: &str) -> Result<Vec<Membership>, StoreError> {
@@ -134,7 +134,7 @@ impl Store {
         items.iter().map(Membership::try_from).collect()
     }
 
-    /// Every membership of `user_id` (every page).
+    /// Reads every membership of `user_id` (every page).
     pub async fn memberships_of_user(&self, user_id: &str) -> Result<Vec<Membership>, StoreError> {
         let items = self
             .query_all(&self.tables.memberships, None, attr::USER_ID, user_id, None)
@@ -143,8 +143,8 @@ impl Store {
     }
 }
 
-/// A transaction Put of `item` into `table`, on condition that `new_key` does
-/// not exist yet when it is given.
+/// Builds a transaction Put of `item` into `table`, on condition that
+/// `new_key` does not exist yet when it is given.
 pub(crate) fn transact_put(
     table: &str,
     item: Item,

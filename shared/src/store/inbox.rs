@@ -28,7 +28,7 @@ pub struct DynamoInboxWriter {
 }
 
 impl DynamoInboxWriter {
-    /// A writer to the Inbox table of `store`.
+    /// Creates a writer to the Inbox table of `store`.
     pub fn new(store: Store) -> Self {
         Self { store }
     }
@@ -111,7 +111,7 @@ pub async fn put_inbox_entries(
 const INBOX_CURSOR: &[&str] = &[attr::MESSAGE_ID];
 
 impl Store {
-    /// A page of `recipient_id`'s unexpired inbox rows at `now`, oldest first.
+    /// Reads a page of `recipient_id`'s unexpired inbox rows at `now`, oldest first.
     ///
     /// `limit` bounds the rows DynamoDB reads, so a page can be short when
     /// expired rows were filtered; `next` comes from `LastEvaluatedKey` only.
@@ -177,8 +177,8 @@ impl Store {
         Ok(())
     }
 
-    /// The messages named by `keys` (chat id, message id), in the order of
-    /// `keys`; keys without a message are left out.
+    /// Reads the messages named by `keys` (chat id, message id) and returns
+    /// them in the order of `keys`. Keys without a message are left out.
     pub async fn messages_by_keys(
         &self,
         keys: &[(String, String)],

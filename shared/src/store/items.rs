@@ -123,7 +123,7 @@ impl<'a> ItemReader<'a> {
             .ok_or_else(|| self.corrupt(attribute, "is missing"))
     }
 
-    /// An epoch-seconds Number, as TTL attributes are.
+    /// Reads an epoch-seconds Number, the type of TTL attributes.
     pub(crate) fn epoch(&self, attribute: &'static str) -> Result<Timestamp, StoreError> {
         let seconds = self.u64(attribute)?;
         i64::try_from(seconds)

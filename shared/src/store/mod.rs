@@ -12,6 +12,7 @@ mod inbox;
 mod items;
 mod messages;
 mod tickets;
+mod uploads;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -29,7 +30,7 @@ pub use batch::{BATCH_RETRIES, backoff};
 pub use inbox::{DynamoInboxWriter, InboxWriter, put_inbox_entries};
 pub use messages::{APPEND_ATTEMPTS, AppendOutcome};
 
-/// An item as the SDK sees it.
+/// An item in the SDK's representation.
 pub type Item = HashMap<String, AttributeValue>;
 
 /// Maximum items of one BatchWriteItem request (a DynamoDB limit).
@@ -50,7 +51,7 @@ pub enum StoreError {
         key: String,
         /// The attribute at fault.
         attribute: &'static str,
-        /// What is wrong with it.
+        /// The problem with the attribute.
         problem: String,
     },
     /// DynamoDB throttled the request and the SDK's retries ran out.
@@ -148,7 +149,7 @@ pub struct Store {
 }
 
 impl Store {
-    /// A store over `tables` through `client`.
+    /// Creates a store over `tables` through `client`.
     pub fn new(client: Client, tables: TableNames) -> Self {
         Self {
             client,
@@ -156,12 +157,12 @@ impl Store {
         }
     }
 
-    /// The table names.
+    /// Returns the table names.
     pub fn tables(&self) -> &TableNames {
         &self.tables
     }
 
-    /// The SDK client.
+    /// Returns the SDK client.
     pub fn client(&self) -> &Client {
         &self.client
     }
@@ -172,7 +173,7 @@ impl Store {
 pub struct Page<T> {
     /// The results, possibly fewer than the limit when rows were filtered.
     pub items: Vec<T>,
-    /// Where the next page starts, when DynamoDB reported more.
+    /// The start of the next page, when DynamoDB reported more.
     pub next: Option<Cursor>,
 }
 
@@ -184,7 +185,7 @@ pub struct Page<T> {
 pub struct Cursor(pub(crate) Vec<(String, String)>);
 
 impl Cursor {
-    /// The cursor as sent to clients.
+    /// Encodes the cursor as it is sent to clients.
     pub fn encode(&self) -> String {
         let map: serde_json::Map<String, serde_json::Value> = self
             .0
@@ -221,7 +222,7 @@ impl Cursor {
         Ok(Self(pairs))
     }
 
-    /// The value of attribute `name`.
+    /// Returns the value of attribute `name`.
     pub fn get(&self, name: &str) -> Option<&str> {
         self.0
             .iter()
@@ -229,7 +230,7 @@ impl Cursor {
             .map(|(_, value)| value.as_str())
     }
 
-    /// A cursor of these pairs.
+    /// Creates a cursor of these pairs.
     pub fn from_pairs(pairs: &[(&str, &str)]) -> Self {
         Self(
             pairs
@@ -239,7 +240,7 @@ impl Cursor {
         )
     }
 
-    /// The DynamoDB key of this cursor plus `partition` (name, value).
+    /// Builds the DynamoDB key of this cursor plus `partition` (name, value).
     pub(crate) fn to_key(&self, partition: (&str, &str)) -> Item {
         let mut key: Item = self
             .0
@@ -253,7 +254,7 @@ impl Cursor {
         key
     }
 
-    /// The cursor of `last_evaluated`, keeping only `names`.
+    /// Builds the cursor of `last_evaluated`, keeping only `names`.
     pub(crate) fn from_key(last_evaluated: &Item, names: &[&str]) -> Option<Self> {
         let pairs: Option<Vec<(String, String)>> = names
             .iter()
@@ -266,12 +267,12 @@ impl Cursor {
     }
 }
 
-/// The string attribute value `value`.
+/// Builds the string attribute value `value`.
 pub(crate) fn s(value: impl Into<String>) -> AttributeValue {
     AttributeValue::S(value.into())
 }
 
-/// The number attribute value `value`.
+/// Builds the number attribute value `value`.
 pub(crate) fn n(value: impl ToString) -> AttributeValue {
     AttributeValue::N(value.to_string())
 }

@@ -4,6 +4,7 @@
 //! prefixes the path. Every route needs `Authorization: Bearer {jwt}`. CORS
 //! is API Gateway's job, so no CORS headers are sent here.
 
+mod attachments;
 mod chats;
 mod inbox;
 
@@ -32,6 +33,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/chats/{chat_id}/messages"),
     ("POST", "/chats/{chat_id}/members"),
     ("DELETE", "/chats/{chat_id}/members/{user_id}"),
+    ("POST", "/chats/{chat_id}/attachments"),
+    ("GET", "/chats/{chat_id}/attachments/{message_id}"),
 ];
 
 /// A matched route with its path parameters.
@@ -44,6 +47,8 @@ enum Route<'a> {
     History(&'a str),
     AddMembers(&'a str),
     RemoveMember(&'a str, &'a str),
+    CreateAttachment(&'a str),
+    GetAttachment(&'a str, &'a str),
 }
 
 /// Handles one HTTP API request. Every failure is a JSON error response;
@@ -77,6 +82,10 @@ async fn route(deps: &HttpDeps, request: &Request) -> Result<Response<Body>, Cha
         ("GET", ["chats", chat_id, "messages"]) => Route::History(chat_id),
         ("POST", ["chats", chat_id, "members"]) => Route::AddMembers(chat_id),
         ("DELETE", ["chats", chat_id, "members", user_id]) => Route::RemoveMember(chat_id, user_id),
+        ("POST", ["chats", chat_id, "attachments"]) => Route::CreateAttachment(chat_id),
+        ("GET", ["chats", chat_id, "attachments", message_id]) => {
+            Route::GetAttachment(chat_id, message_id)
+        }
         _ => {
             return Err(ChatError::client(
                 ErrorCode::NotFound,
@@ -103,6 +112,12 @@ async fn route(deps: &HttpDeps, request: &Request) -> Result<Response<Body>, Cha
         }
         Route::RemoveMember(chat_id, member) => {
             chats::remove_member(deps, &decode(chat_id)?, &decode(member)?, &user_id).await
+        }
+        Route::CreateAttachment(chat_id) => {
+            attachments::create(deps, request, &decode(chat_id)?, &user_id).await
+        }
+        Route::GetAttachment(chat_id, message_id) => {
+            attachments::download(deps, &decode(chat_id)?, &decode(message_id)?, &user_id).await
         }
     }
 }
