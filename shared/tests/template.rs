@@ -21,54 +21,10 @@ use shared::tables::{self, TableDefinition};
 /// Environment variable that overrides the path of the template under test.
 const TEMPLATE_PATH_VARIABLE: &str = "CHAT_TEMPLATE_PATH";
 
-/// A WebSocket route: its key, the function it invokes, and whether the
-/// function's return value is sent back to the caller.
-struct WebSocketRoute {
-    key: &'static str,
-    function: &'static str,
-    two_way: bool,
-}
+use shared::handlers::websocket::{self, Route as WebSocketRoute};
 
 /// The WebSocket routes that the handlers serve.
-// NOTE: kept by hand until the local stack's router exports its route table;
-// then compare the template with that table instead.
-const WEBSOCKET_ROUTES: &[WebSocketRoute] = &[
-    WebSocketRoute {
-        key: "$connect",
-        function: "ws-connect",
-        two_way: false,
-    },
-    WebSocketRoute {
-        key: "$disconnect",
-        function: "ws-disconnect",
-        two_way: false,
-    },
-    WebSocketRoute {
-        key: frame_type::MESSAGE,
-        function: "ws-message",
-        two_way: true,
-    },
-    WebSocketRoute {
-        key: frame_type::SUBSCRIBE,
-        function: "ws-subscribe",
-        two_way: true,
-    },
-    WebSocketRoute {
-        key: frame_type::UNSUBSCRIBE,
-        function: "ws-subscribe",
-        two_way: true,
-    },
-    WebSocketRoute {
-        key: frame_type::ACK,
-        function: "ws-ack",
-        two_way: true,
-    },
-    WebSocketRoute {
-        key: "$default",
-        function: "ws-default",
-        two_way: true,
-    },
-];
+const WEBSOCKET_ROUTES: &[WebSocketRoute] = websocket::ROUTES;
 
 /// The route selection expression that turns a frame's `type` into a route key.
 const ROUTE_SELECTION_EXPRESSION: &str = "$request.body.type";

@@ -10,7 +10,58 @@ use tracing::{error, info};
 use super::WsDeps;
 use crate::domain::Connection;
 use crate::error::ChatError;
-use crate::protocol::{RawFrame, ServerFrame};
+use crate::protocol::{RawFrame, ServerFrame, frame_type};
+
+/// A route of the WebSocket API and the function behind it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Route {
+    /// The route key: `$connect`, `$disconnect`, `$default`, or a frame `type`.
+    pub key: &'static str,
+    /// The function that serves it.
+    pub function: &'static str,
+    /// Whether the function's return value is sent back to the caller.
+    pub two_way: bool,
+}
+
+/// Every route of the WebSocket API, as `template.yaml` declares them and
+/// the local stack routes frames.
+pub const ROUTES: &[Route] = &[
+    Route {
+        key: "$connect",
+        function: "ws-connect",
+        two_way: false,
+    },
+    Route {
+        key: "$disconnect",
+        function: "ws-disconnect",
+        two_way: false,
+    },
+    Route {
+        key: frame_type::MESSAGE,
+        function: "ws-message",
+        two_way: true,
+    },
+    Route {
+        key: frame_type::SUBSCRIBE,
+        function: "ws-subscribe",
+        two_way: true,
+    },
+    Route {
+        key: frame_type::UNSUBSCRIBE,
+        function: "ws-subscribe",
+        two_way: true,
+    },
+    Route {
+        key: frame_type::ACK,
+        function: "ws-ack",
+        two_way: true,
+    },
+    Route {
+        key: "$default",
+        function: "ws-default",
+        two_way: true,
+    },
+];
 
 /// The event's connection id.
 ///
