@@ -83,7 +83,7 @@ pub enum ConfigError {
     Invalid {
         /// Variable name.
         name: &'static str,
-        /// What is wrong with its value.
+        /// The problem with its value.
         reason: String,
     },
 }

@@ -1,6 +1,6 @@
 //! Domain types and the limits the service enforces.
 //!
-//! Nothing here knows DynamoDB: the item mapping lives in [`crate::store`].
+//! Nothing here depends on DynamoDB: the item mapping lives in [`crate::store`].
 
 use std::fmt;
 
@@ -64,7 +64,7 @@ pub const PENDING_UPLOAD_TIMEOUT: TimeDelta = TimeDelta::minutes(15);
 pub struct Timestamp(DateTime<Utc>);
 
 impl Timestamp {
-    /// The time, truncated to milliseconds so that it survives a round trip through JSON.
+    /// Creates a timestamp truncated to milliseconds, so that it survives a round trip through JSON.
     pub fn new(time: DateTime<Utc>) -> Self {
         let millis = time.timestamp_millis();
         Self(DateTime::from_timestamp_millis(millis).unwrap_or(time))
@@ -75,7 +75,7 @@ impl Timestamp {
         DateTime::parse_from_rfc3339(text).map(|time| Self::new(time.with_timezone(&Utc)))
     }
 
-    /// The time as a `chrono` value.
+    /// Returns the time as a `chrono` value.
     pub fn as_datetime(&self) -> DateTime<Utc> {
         self.0
     }
@@ -160,7 +160,7 @@ pub enum Role {
 }
 
 impl Role {
-    /// The role as stored and sent.
+    /// Returns the role as stored and sent.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Owner => "owner",
@@ -178,7 +178,7 @@ impl Role {
     }
 }
 
-/// Where an attachment's upload stands.
+/// The state of an attachment's upload.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum UploadStatus {
@@ -191,7 +191,7 @@ pub enum UploadStatus {
 }
 
 impl UploadStatus {
-    /// The status as stored and sent.
+    /// Returns the status as stored and sent.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Pending => "pending",
@@ -255,7 +255,7 @@ pub struct Chat {
 }
 
 impl Chat {
-    /// The time the chat was last active: its newest message, or its creation.
+    /// Returns the time the chat was last active: its newest message, or its creation.
     pub fn last_activity(&self) -> Timestamp {
         self.last_message_at.unwrap_or(self.created_at)
     }
@@ -309,7 +309,7 @@ impl ChatView {
 /// The file of an attachment message.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Attachment {
-    /// Where the upload stands.
+    /// The state of the upload.
     pub upload_status: UploadStatus,
     /// The sanitised file name.
     pub file_name: String,
@@ -317,7 +317,7 @@ pub struct Attachment {
     pub content_type: String,
     /// The declared size in bytes.
     pub size: u64,
-    /// The bucket that holds the object.
+    /// The bucket that contains the object.
     pub s3_bucket: String,
     /// The object's key, chosen by the server.
     pub s3_key: String,
@@ -363,7 +363,7 @@ pub struct InboxEntry {
 }
 
 impl InboxEntry {
-    /// The entry that tells `recipient_id` about `message`.
+    /// Creates the entry that gives `recipient_id` the message `message`.
     pub fn for_message(recipient_id: &str, message: &Message) -> Self {
         Self {
             recipient_id: recipient_id.to_owned(),

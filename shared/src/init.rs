@@ -24,7 +24,7 @@ pub fn telemetry() {
     lambda_runtime::tracing::init_default_subscriber();
 }
 
-/// The dependencies of the WebSocket route handlers, from the environment.
+/// Builds the dependencies of the WebSocket route handlers, from the environment.
 pub async fn ws_deps_from_env() -> Result<WsDeps, ConfigError> {
     let tables = TableNames::from_env()?;
     Ok(ws_deps(
@@ -34,7 +34,7 @@ pub async fn ws_deps_from_env() -> Result<WsDeps, ConfigError> {
     ))
 }
 
-/// The dependencies of `stream-fanout`, from the environment.
+/// Builds the dependencies of `stream-fanout`, from the environment.
 pub async fn fanout_deps_from_env() -> Result<FanoutDeps, ConfigError> {
     let tables = TableNames::from_env()?;
     let endpoint = required(var::WEBSOCKET_ENDPOINT)?;
@@ -47,7 +47,7 @@ pub async fn fanout_deps_from_env() -> Result<FanoutDeps, ConfigError> {
     ))
 }
 
-/// The dependencies of `http-api`, from the environment. With `JWKS_URL`
+/// Builds the dependencies of `http-api`, from the environment. With `JWKS_URL`
 /// set, this fetches the JWKS.
 pub async fn http_deps_from_env() -> Result<HttpDeps, ConfigError> {
     let tables = TableNames::from_env()?;
@@ -66,7 +66,7 @@ pub async fn http_deps_from_env() -> Result<HttpDeps, ConfigError> {
     ))
 }
 
-/// The dependencies of `upload-complete`, from the environment.
+/// Builds the dependencies of `upload-complete`, from the environment.
 pub async fn upload_deps_from_env() -> Result<UploadDeps, ConfigError> {
     let tables = TableNames::from_env()?;
     let bucket = required(var::ATTACHMENTS_BUCKET)?;
@@ -80,7 +80,7 @@ pub async fn upload_deps_from_env() -> Result<UploadDeps, ConfigError> {
     ))
 }
 
-/// The attachments bucket through an S3 client for `sdk_config`, with
+/// Builds the attachments bucket through an S3 client for `sdk_config`, with
 /// path-style addressing when the SDK's standard `AWS_ENDPOINT_URL_S3` or
 /// `AWS_ENDPOINT_URL` names an S3-compatible server (see [`s3_client`]).
 fn attachment_bucket_from_env(sdk_config: &SdkConfig, bucket: String) -> AttachmentBucket {
@@ -95,7 +95,7 @@ const AWS_ENDPOINT_URL_S3: &str = "AWS_ENDPOINT_URL_S3";
 /// service-specific one is set.
 const AWS_ENDPOINT_URL: &str = "AWS_ENDPOINT_URL";
 
-/// The dependencies of the WebSocket route handlers.
+/// Builds the dependencies of the WebSocket route handlers.
 pub fn ws_deps(sdk_config: &SdkConfig, tables: TableNames, clock: Arc<dyn Clock>) -> WsDeps {
     WsDeps {
         store: Store::new(dynamodb_client(sdk_config), tables),
@@ -103,7 +103,7 @@ pub fn ws_deps(sdk_config: &SdkConfig, tables: TableNames, clock: Arc<dyn Clock>
     }
 }
 
-/// The dependencies of `stream-fanout`, posting to the Management API at
+/// Builds the dependencies of `stream-fanout`, posting to the Management API at
 /// `websocket_endpoint`.
 pub fn fanout_deps(
     sdk_config: &SdkConfig,
@@ -120,7 +120,7 @@ pub fn fanout_deps(
     }
 }
 
-/// The dependencies of `http-api`, posting to the Management API at
+/// Builds the dependencies of `http-api`, posting to the Management API at
 /// `websocket_endpoint`.
 pub fn http_deps(
     sdk_config: &SdkConfig,
@@ -139,7 +139,7 @@ pub fn http_deps(
     }
 }
 
-/// The dependencies of `upload-complete`. Build `attachments` with
+/// Builds the dependencies of `upload-complete`. Build `attachments` with
 /// [`s3_client`], passing the endpoint of an S3-compatible server if there is one.
 pub fn upload_deps(
     sdk_config: &SdkConfig,

@@ -60,7 +60,7 @@ pub struct TableDefinition {
     pub ttl: bool,
 }
 
-/// The schema of every table, named by `names`.
+/// Returns the schema of every table, named by `names`.
 pub fn definitions(names: &TableNames) -> Vec<TableDefinition> {
     let table = |name: &String, logical, hash, range| TableDefinition {
         name: name.clone(),

@@ -23,7 +23,7 @@ use crate::clock::Clock;
 use crate::push::Pusher;
 use crate::store::{InboxWriter, Store};
 
-/// What the WebSocket route handlers need.
+/// Dependencies of the WebSocket route handlers.
 #[derive(Clone)]
 pub struct WsDeps {
     /// The tables.
@@ -32,7 +32,7 @@ pub struct WsDeps {
     pub clock: Arc<dyn Clock>,
 }
 
-/// What `stream-fanout` needs.
+/// Dependencies of `stream-fanout`.
 #[derive(Clone)]
 pub struct FanoutDeps {
     /// The tables.
@@ -45,7 +45,7 @@ pub struct FanoutDeps {
     pub inbox: Arc<dyn InboxWriter>,
 }
 
-/// What `http-api` needs.
+/// Dependencies of `http-api`.
 #[derive(Clone)]
 pub struct HttpDeps {
     /// The tables.
@@ -60,7 +60,7 @@ pub struct HttpDeps {
     pub attachments: AttachmentBucket,
 }
 
-/// What `upload-complete` needs.
+/// Dependencies of `upload-complete`.
 #[derive(Clone)]
 pub struct UploadDeps {
     /// The tables.

@@ -2,7 +2,7 @@
 //!
 //! Records are handled in order. An INSERT writes one Inbox row per member
 //! but the sender, then pushes `message` to the chat's subscribed
-//! connections; a MODIFY whose `upload_status` changed pushes
+//! connections. A MODIFY whose `upload_status` changed pushes
 //! `message-updated`. The Inbox writes are the durable part: at the first
 //! record whose writes still fail after retries, that record alone is
 //! reported in `batchItemFailures` and the records after it are not

@@ -1,7 +1,7 @@
-//! What the WebSocket route handlers share: reading the event, finding the
+//! Helpers of the WebSocket route handlers: reading the event, finding the
 //! caller's connection, and building the reply that API Gateway sends back
-//! on the same connection (every route but `$connect` and `$disconnect` is
-//! two-way).
+//! on the same connection. Every route but `$connect` and `$disconnect` is
+//! two-way.
 
 use aws_lambda_events::apigw::{ApiGatewayProxyResponse, ApiGatewayWebsocketProxyRequest};
 use aws_lambda_events::encodings::Body;
@@ -63,7 +63,7 @@ pub const ROUTES: &[Route] = &[
     },
 ];
 
-/// The event's connection id.
+/// Returns the event's connection id.
 ///
 /// # Errors
 ///
@@ -77,7 +77,7 @@ pub fn connection_id(event: &ApiGatewayWebsocketProxyRequest) -> Result<&str, Ch
         .ok_or_else(|| ChatError::invalid_field("requestContext.connectionId", "is missing"))
 }
 
-/// The live connection that sent `event`.
+/// Reads the live connection that sent `event`.
 ///
 /// # Errors
 ///
@@ -98,17 +98,17 @@ pub async fn caller(
         })
 }
 
-/// A reply carrying `frame`.
+/// Builds a reply carrying `frame`.
 pub fn reply(frame: &ServerFrame) -> ApiGatewayProxyResponse {
     response(200, Some(frame.to_json()))
 }
 
-/// A reply with no frame: API Gateway sends nothing back.
+/// Builds a reply with no frame, so API Gateway sends nothing back.
 pub fn no_reply() -> ApiGatewayProxyResponse {
     response(200, None)
 }
 
-/// The `error` frame for `err`, logged as it deserves: faults at error,
+/// Builds the `error` frame for `err` and logs it: faults at error level,
 /// client mistakes at info.
 pub fn error_reply(err: &ChatError, request: Option<&RawFrame>) -> ApiGatewayProxyResponse {
     log_error(err);
@@ -130,7 +130,7 @@ pub fn log_error(err: &ChatError) {
     }
 }
 
-/// A response with `status` and `body`.
+/// Builds a response with `status` and `body`.
 pub fn response(status: u16, body: Option<String>) -> ApiGatewayProxyResponse {
     let mut response = ApiGatewayProxyResponse::default();
     response.status_code = i64::from(status);

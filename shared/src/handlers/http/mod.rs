@@ -122,7 +122,7 @@ async fn route(deps: &HttpDeps, request: &Request) -> Result<Response<Body>, Cha
     }
 }
 
-/// The request path without the stage prefix of a named stage.
+/// Returns the request path without the stage prefix of a named stage.
 fn route_path(request: &Request) -> String {
     let path = request.uri().path();
     let stage = match request.request_context_ref() {
@@ -141,14 +141,14 @@ fn route_path(request: &Request) -> String {
     }
 }
 
-/// A path segment, percent-decoded.
+/// Percent-decodes a path segment.
 fn decode(segment: &str) -> Result<String, ChatError> {
     urlencoding::decode(segment)
         .map(|text| text.into_owned())
         .map_err(|_| ChatError::client(ErrorCode::InvalidRequest, "the path is not valid UTF-8"))
 }
 
-/// The JSON body as `T`.
+/// Parses the JSON body as `T`.
 ///
 /// # Errors
 ///
@@ -181,14 +181,14 @@ pub(crate) fn json_body<T: DeserializeOwned>(request: &Request) -> Result<T, Cha
         .map_err(|err| ChatError::client(ErrorCode::InvalidRequest, format!("invalid body: {err}")))
 }
 
-/// The query parameter `name`, if given.
+/// Returns the query parameter `name`, if given.
 pub(crate) fn query<'a>(request: &'a Request, name: &str) -> Option<&'a str> {
     request
         .query_string_parameters_ref()
         .and_then(|parameters| parameters.first(name))
 }
 
-/// The `limit` query parameter: [`DEFAULT_PAGE_LIMIT`] when absent, at most [`MAX_PAGE_LIMIT`].
+/// Parses the `limit` query parameter: [`DEFAULT_PAGE_LIMIT`] when absent, at most [`MAX_PAGE_LIMIT`].
 pub(crate) fn page_limit(request: &Request) -> Result<usize, ChatError> {
     let Some(text) = query(request, "limit") else {
         return Ok(DEFAULT_PAGE_LIMIT);
@@ -202,7 +202,7 @@ pub(crate) fn page_limit(request: &Request) -> Result<usize, ChatError> {
     }
 }
 
-/// A JSON response.
+/// Builds a JSON response.
 pub(crate) fn json<T: Serialize>(status: u16, value: &T) -> Result<Response<Body>, ChatError> {
     let body = serde_json::to_string(value).map_err(|err| ChatError::Internal(Box::new(err)))?;
     Response::builder()
@@ -212,7 +212,7 @@ pub(crate) fn json<T: Serialize>(status: u16, value: &T) -> Result<Response<Body
         .map_err(|err| ChatError::Internal(Box::new(err)))
 }
 
-/// A response with no body.
+/// Builds a response with no body.
 pub(crate) fn empty(status: u16) -> Result<Response<Body>, ChatError> {
     Response::builder()
         .status(status)
