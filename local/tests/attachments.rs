@@ -164,3 +164,71 @@ async fn bucket_allows_cors_put() {
     let other = preflight("http://other.example").await.unwrap();
     assert_eq!(other.status(), 403);
 }
+
+/// An S3 client signing as the embedded server's key pair.
+fn local_s3_client(endpoint: &str) -> aws_sdk_s3::Client {
+    let config = aws_sdk_s3::Config::builder()
+        .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
+        .region(aws_sdk_s3::config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_s3::config::Credentials::new(
+            "local",
+            "local-secret",
+            None,
+            None,
+            "tests",
+        ))
+        .endpoint_url(endpoint)
+        .force_path_style(true)
+        .build();
+    aws_sdk_s3::Client::from_conf(config)
+}
+
+#[tokio::test]
+async fn s3_rejects_expired_presigned_url() {
+    let stack = LocalStack::start(&[]);
+    let alice = User::connect(&stack, "alice").await;
+    let chat_id = stack.api().create_chat(&alice.token, "photos", &[]).await;
+    let created = create_attachment(&stack, &alice.token, &chat_id, 10).await;
+    let key = created["message"]["s3_key"].as_str().unwrap();
+
+    // Signed ten minutes ago for one minute: expired, but otherwise valid.
+    let signed_at = std::time::SystemTime::now() - std::time::Duration::from_secs(600);
+    let presigning = aws_sdk_s3::presigning::PresigningConfig::builder()
+        .start_time(signed_at)
+        .expires_in(std::time::Duration::from_secs(60))
+        .build()
+        .unwrap();
+    let client = local_s3_client(&stack.urls.s3_endpoint);
+    let expired = client
+        .put_object()
+        .bucket(&stack.urls.bucket)
+        .key(key)
+        .content_type("image/png")
+        .content_length(10)
+        .presigned(presigning)
+        .await
+        .unwrap();
+    let response = put(&created["upload"], expired.uri(), vec![1u8; 10])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 403, "an expired presigned URL");
+
+    let fresh =
+        aws_sdk_s3::presigning::PresigningConfig::expires_in(std::time::Duration::from_secs(60))
+            .unwrap();
+    let valid = client
+        .put_object()
+        .bucket(&stack.urls.bucket)
+        .key(key)
+        .content_type("image/png")
+        .content_length(10)
+        .presigned(fresh)
+        .await
+        .unwrap();
+    let response = put(&created["upload"], valid.uri(), vec![1u8; 10])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200, "the same request signed now");
+}
