@@ -347,6 +347,18 @@ pub struct Message {
     pub attachment: Option<Attachment>,
 }
 
+impl Message {
+    /// Gives the message the id `message_id`. An attachment's object key
+    /// contains the id, so it changes with it.
+    pub fn set_id(&mut self, message_id: String) {
+        if let Some(file) = &mut self.attachment {
+            file.s3_key =
+                crate::attachments::object_key(&self.chat_id, &message_id, &file.file_name);
+        }
+        self.message_id = message_id;
+    }
+}
+
 /// A message waiting for a recipient's acknowledgement.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InboxEntry {

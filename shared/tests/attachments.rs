@@ -794,7 +794,15 @@ async fn finish_upload_applies_once_and_only_to_its_key() {
                 s3_key: key.clone(),
             }),
         };
-        store.append_message(message, now).await.unwrap();
+        // The append assigns the stored message id, and the key with it.
+        let shared::store::AppendOutcome::Appended(stored) =
+            store.append_message(message, now).await.unwrap()
+        else {
+            panic!("appending the attachment message failed");
+        };
+        let message_id = stored.message_id.clone();
+        let key = stored.attachment.expect("an attachment").s3_key;
+        assert_eq!(key, format!("chats/{CHAT_ID}/{message_id}/a.png"));
         let backend = db.backend;
 
         let other_key = format!("chats/{CHAT_ID}/{message_id}/b.png");

@@ -461,6 +461,17 @@ async fn concurrent_sends_get_seq_without_gaps() {
     assert_eq!(stored, (1..=20).collect::<BTreeSet<u64>>());
     let chat = &app.scan(&app.db.tables.chats).await[0];
     assert_eq!(n(chat, "last_seq"), 20);
+    let by_id: Vec<u64> = app
+        .items(&app.db.tables.messages, "chat_id", "chat-example")
+        .await
+        .iter()
+        .map(|item| n(item, "seq"))
+        .collect();
+    assert_eq!(
+        by_id,
+        (1..=20).collect::<Vec<u64>>(),
+        "message ids sort by seq"
+    );
 }
 
 #[tokio::test]

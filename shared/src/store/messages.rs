@@ -7,6 +7,9 @@ use aws_sdk_dynamodb::types::{Put, TransactWriteItem, Update};
 use super::batch::backoff;
 use super::items::attr;
 use super::{Item, Store, StoreError, n, s};
+use chrono::TimeDelta;
+
+use crate::clock::new_ulid;
 use crate::domain::{CLIENT_MESSAGE_LIFETIME, ClientMessage, Message, Timestamp};
 
 /// Attempts of [`Store::append_message`] when other senders take the next `seq` first.
@@ -40,7 +43,11 @@ impl Store {
     /// `last_message_at`; the message is put with `seq` n; and, when it has a
     /// `client_message_id`, the ClientMessages row is put on condition that
     /// no live one exists. A lost race on `last_seq` is retried with backoff,
-    /// so seqs have no gaps and no repeats. `message.seq` is ignored.
+    /// so seqs have no gaps and no repeats.
+    ///
+    /// This assigns `seq`, `created_at` and `message_id`: each message of a
+    /// chat is at least a millisecond later than the one before, and its id
+    /// is a ULID of that time, so a chat's message ids sort by `seq`.
     pub async fn append_message(
         &self,
         mut message: Message,
@@ -54,6 +61,11 @@ impl Store {
                 return Ok(AppendOutcome::ChatMissing);
             };
             message.seq = chat.last_seq + 1;
+            let after_last = chat
+                .last_message_at
+                .map(|last| last.plus(TimeDelta::milliseconds(1)));
+            message.created_at = after_last.map_or(now, |floor| floor.max(now));
+            message.set_id(new_ulid(message.created_at));
             match self.try_append(&message, chat.last_seq, now).await? {
                 None => return Ok(AppendOutcome::Appended(message)),
                 Some(Cancelled::SeqTaken) => continue,

@@ -52,16 +52,9 @@ pub(super) async fn create(
     require_member(deps, user_id, chat_id).await?;
 
     let now = deps.clock.now();
+    // The append assigns the final message id, and with it the object key.
     let message_id = new_ulid(now);
-    let s3_key = object_key(chat_id, &message_id, &file_name);
-    // Presigning sends no request, so it goes first: when the write fails,
-    // the client gets no URL.
-    let upload = deps
-        .attachments
-        .presign_upload(&s3_key, &content_type, size, now)
-        .await?;
     let message = Message {
-        message_id,
         chat_id: chat_id.to_owned(),
         seq: 0,
         sender_id: user_id.to_owned(),
@@ -70,14 +63,27 @@ pub(super) async fn create(
         client_message_id: None,
         attachment: Some(Attachment {
             upload_status: UploadStatus::Pending,
+            s3_key: object_key(chat_id, &message_id, &file_name),
             file_name,
-            content_type,
+            content_type: content_type.clone(),
             size,
             s3_bucket: deps.attachments.name().to_owned(),
-            s3_key,
         }),
+        message_id,
     };
     let message = append(deps, message).await?;
+    let s3_key = message
+        .attachment
+        .as_ref()
+        .map(|file| file.s3_key.clone())
+        .unwrap_or_default();
+    // Presigning sends no request, so it cannot fail for the store's
+    // reasons; should it fail, the message reads as failed once its
+    // upload window has passed.
+    let upload = deps
+        .attachments
+        .presign_upload(&s3_key, &content_type, size, now)
+        .await?;
     info!(
         chat_id,
         message_id = %message.message_id,
