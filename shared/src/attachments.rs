@@ -253,6 +253,16 @@ pub fn upload_status_at(
     }
 }
 
+/// Returns `message` as a client sees it at `now`, with the attachment's
+/// status from [`upload_status_at`].
+pub fn as_seen_at(mut message: crate::domain::Message, now: Timestamp) -> crate::domain::Message {
+    let created_at = message.created_at;
+    if let Some(attachment) = &mut message.attachment {
+        attachment.upload_status = upload_status_at(attachment, created_at, now);
+    }
+    message
+}
+
 /// Builds an S3 client for `sdk_config`. With an `endpoint` (an S3-compatible server
 /// such as moto's or the local stack's) it sends every request there with
 /// path-style addressing (`{endpoint}/{bucket}/{key}`), because such servers

@@ -193,6 +193,7 @@ impl Authenticator {
                 let mut validation = Validation::new(Algorithm::HS256);
                 validation.set_required_spec_claims(&["exp", "sub"]);
                 validation.validate_aud = false;
+                validation.validate_nbf = true;
                 validation.leeway = 0;
                 jsonwebtoken::decode::<Claims>(token, key, &validation)
                     .map_err(|err| AuthError::Invalid(err.to_string()))?
@@ -215,11 +216,12 @@ impl Authenticator {
     /// Verifies the `Authorization: Bearer {token}` header value.
     pub async fn verify_header(&self, header: Option<&str>) -> Result<String, AuthError> {
         let value = header.ok_or(AuthError::Missing)?.trim();
-        let token = value
-            .strip_prefix("Bearer ")
-            .or_else(|| value.strip_prefix("bearer "))
-            .ok_or(AuthError::Missing)?
-            .trim();
+        // The scheme name is case-insensitive (RFC 7235).
+        let (scheme, token) = value.split_once(' ').ok_or(AuthError::Missing)?;
+        if !scheme.eq_ignore_ascii_case("bearer") {
+            return Err(AuthError::Missing);
+        }
+        let token = token.trim();
         if token.is_empty() {
             return Err(AuthError::Missing);
         }
@@ -247,6 +249,7 @@ impl Provider {
         validation.set_issuer(&[openid.issuer.as_str()]);
         // `aud` or `client_id` is checked below: Cognito access tokens have no `aud`.
         validation.validate_aud = false;
+        validation.validate_nbf = true;
         validation.leeway = 0;
         Ok(Self {
             keys,

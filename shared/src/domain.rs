@@ -10,10 +10,17 @@ use serde::{Deserialize, Serialize, Serializer};
 use crate::error::ChatError;
 
 /// Maximum `content` of a text message, in UTF-8 bytes. API Gateway allows
-/// 32 KB per frame; this leaves room for the frame's other fields and JSON escaping.
+/// 32 KB per frame, which leaves room for the frame's other fields and the
+/// usual JSON escaping.
+// NOTE: content made mostly of control characters, which JSON escapes as
+// six bytes each, can still exceed 32 KB; API Gateway then closes the
+// connection with 1009 before any handler runs.
 pub const MAX_CONTENT_BYTES: usize = 8 * 1024;
 /// Maximum members of one chat.
 pub const MAX_MEMBERS: usize = 256;
+/// Users one `POST /chats/{chat_id}/members` may add: the memberships and the
+/// chat's member count fit one DynamoDB transaction, so an add is all or nothing.
+pub const MAX_MEMBERS_ADDED_AT_ONCE: usize = 99;
 /// Maximum length of a chat name, in characters.
 pub const MAX_CHAT_NAME_CHARS: usize = 100;
 /// Maximum length of a user id, chat id, message id or client message id, in bytes.

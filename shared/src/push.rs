@@ -5,8 +5,16 @@ use aws_sdk_apigatewaymanagement::primitives::Blob;
 use futures::StreamExt;
 use tracing::{info, warn};
 
+use chrono::TimeDelta;
+
+use crate::domain::Timestamp;
 use crate::protocol::ServerFrame;
 use crate::store::Store;
+
+/// How long after `$connect` a 410 does not delete the connection: API
+/// Gateway answers 410 to a post that arrives before it has opened the
+/// connection, which `$connect` stored a moment earlier.
+pub const GONE_GRACE: TimeDelta = TimeDelta::seconds(5);
 
 /// Posts in flight at once for one frame.
 pub const PUSH_CONCURRENCY: usize = 32;
@@ -73,13 +81,15 @@ impl Pusher {
     }
 
     /// Posts `frame` to every connection of `connection_ids`, [`PUSH_CONCURRENCY`]
-    /// at a time. A gone connection is deleted with its subscriptions; other
-    /// failures are logged and counted.
+    /// at a time. A gone connection is deleted with its subscriptions, unless
+    /// it opened less than [`GONE_GRACE`] before `now`; other failures are
+    /// logged and counted.
     pub async fn push(
         &self,
         store: &Store,
         connection_ids: &[String],
         frame: &ServerFrame,
+        now: Timestamp,
     ) -> PushReport {
         let data = frame.to_json();
         let data = data.as_str();
@@ -96,11 +106,19 @@ impl Pusher {
                 Ok(()) => report.delivered += 1,
                 Err(PushError::Gone(connection_id)) => {
                     report.gone += 1;
-                    match store.delete_connection(&connection_id).await {
-                        Ok(subscriptions) => info!(
+                    let opened_before = now.plus(-GONE_GRACE);
+                    match store
+                        .delete_gone_connection(&connection_id, opened_before)
+                        .await
+                    {
+                        Ok(Some(subscriptions)) => info!(
                             connection_id = %connection_id,
                             subscriptions,
                             "deleted gone connection"
+                        ),
+                        Ok(None) => info!(
+                            connection_id = %connection_id,
+                            "kept a gone connection that is still opening"
                         ),
                         Err(err) => warn!(
                             connection_id = %connection_id,

@@ -552,6 +552,15 @@ async fn pending_attachment_reads_as_failed_after_timeout() {
     assert_eq!(status, 409);
     assert_eq!(body["error"]["code"], "upload_failed");
     assert_eq!(stack.stored_status(message_id).await, "pending");
+
+    let (status, history) = stack
+        .call("GET", &format!("/chats/{CHAT_ID}/messages"), OWNER, None)
+        .await;
+    assert_eq!(status, 200, "{history}");
+    assert_eq!(
+        history["items"][0]["upload_status"], "failed",
+        "history reports it failed too"
+    );
 }
 
 #[tokio::test]

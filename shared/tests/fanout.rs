@@ -176,6 +176,7 @@ async fn gone_connection_is_deleted_with_its_subscriptions() {
     app.subscribe("conn-bob-0001", "chat-example").await;
     app.subscribe("conn-bob-0001", "chat-other").await;
     app.management.set_gone("conn-bob-0001");
+    app.clock.advance(chrono::TimeDelta::minutes(1));
     app.send("conn-alice-0001", "chat-example", "hi", None)
         .await;
 
@@ -198,6 +199,28 @@ async fn gone_connection_is_deleted_with_its_subscriptions() {
     assert_eq!(s(&subscriptions[0], "connection_id"), "conn-alice-0001");
     let inbox = app.scan(&app.db.tables.inbox).await;
     assert_eq!(inbox.len(), 1, "bob still has his Inbox row");
+}
+
+#[tokio::test]
+async fn gone_connection_that_just_opened_is_kept() {
+    let app = App::new().await;
+    app.chat("chat-example", "alice", &["bob"]).await;
+    app.connect("alice", "conn-alice-0001").await;
+    app.connect("bob", "conn-bob-0001").await;
+    app.subscribe("conn-bob-0001", "chat-example").await;
+    app.management.set_gone("conn-bob-0001");
+    app.send("conn-alice-0001", "chat-example", "hi", None)
+        .await;
+
+    app.deliver("chat-example").await;
+
+    assert_eq!(app.management.gone_posts(), ["conn-bob-0001"]);
+    assert_eq!(
+        app.scan(&app.db.tables.connections).await.len(),
+        2,
+        "a 410 right after $connect may have raced the opening"
+    );
+    assert_eq!(app.scan(&app.db.tables.subscriptions).await.len(), 1);
 }
 
 #[tokio::test]

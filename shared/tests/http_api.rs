@@ -145,6 +145,52 @@ async fn bad_tokens_are_rejected_with_401() {
 }
 
 #[tokio::test]
+async fn bearer_scheme_is_case_insensitive() {
+    let app = App::new().await;
+    let token = app.token("alice");
+    for scheme in ["Bearer", "bearer", "BEARER"] {
+        let header = format!("{scheme} {token}");
+        let (status, body) = app
+            .call_with("POST", "/connect-ticket", Some(&header), None, "$default")
+            .await;
+        assert_eq!(status, 200, "{scheme}: {body}");
+    }
+}
+
+#[tokio::test]
+async fn token_not_yet_valid_is_rejected() {
+    #[derive(serde::Serialize)]
+    struct Claims {
+        sub: &'static str,
+        exp: i64,
+        nbf: i64,
+    }
+    let app = App::new().await;
+    let now = chrono::Utc::now().timestamp();
+    let early = jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        &Claims {
+            sub: "alice",
+            exp: now + 3600,
+            nbf: now + 600,
+        },
+        &jsonwebtoken::EncodingKey::from_secret(fixture::SECRET).unwrap(),
+    )
+    .unwrap();
+    let (status, body) = app
+        .call_with(
+            "POST",
+            "/connect-ticket",
+            Some(&format!("Bearer {early}")),
+            None,
+            "$default",
+        )
+        .await;
+    assert_eq!(status, 401, "{body}");
+    assert_eq!(code(&body), "unauthorized");
+}
+
+#[tokio::test]
 async fn create_chat_makes_creator_owner_and_announces_it() {
     let app = App::new().await;
     app.connect("bob", "conn-bob-0001").await;
@@ -191,6 +237,16 @@ async fn create_chat_rejects_bad_bodies_and_writes_nothing() {
         ),
         (json!({ "name": 5 }).to_string(), 400, "invalid_request"),
         (json!({ "name": "  " }).to_string(), 400, "invalid_request"),
+        (
+            json!({ "name": "a\u{0000}b" }).to_string(),
+            400,
+            "invalid_request",
+        ),
+        (
+            json!({ "name": "abc\u{202e}def" }).to_string(),
+            400,
+            "invalid_request",
+        ),
         (
             json!({ "name": long_name }).to_string(),
             400,
@@ -516,4 +572,54 @@ async fn members_add_leave_and_remove() {
         .await;
     assert_eq!(status, 403);
     assert_eq!(code(&body), "not_member");
+}
+
+#[tokio::test]
+async fn concurrent_adds_cannot_pass_the_member_cap() {
+    let app = App::new().await;
+    app.chat("chat-example", "alice", &["bob"]).await;
+    let bodies: Vec<String> = (0..4)
+        .map(|batch| {
+            let ids: Vec<String> = (0..99).map(|i| format!("user{batch}-{i}")).collect();
+            json!({ "user_ids": ids }).to_string()
+        })
+        .collect();
+
+    let adds = bodies.iter().map(|body| {
+        app.call(
+            "POST",
+            "/chats/chat-example/members",
+            Some("alice"),
+            Some(body),
+        )
+    });
+    let results = futures::future::join_all(adds).await;
+
+    let accepted = results.iter().filter(|(status, _)| *status == 200).count();
+    assert_eq!(
+        accepted, 2,
+        "two batches of 99 fit next to 2 members, a third does not"
+    );
+    for (status, body) in &results {
+        assert!(*status == 200 || *status == 400, "{status} {body}");
+    }
+    let stored = app
+        .items(&app.db.tables.memberships, "user_id", "alice")
+        .await
+        .len();
+    assert_eq!(stored, 1);
+    let (_, chat) = app
+        .call("GET", "/chats/chat-example", Some("alice"), None)
+        .await;
+    assert_eq!(chat["members"].as_array().unwrap().len(), 200);
+    let too_many: Vec<String> = (0..100).map(|i| format!("other{i}")).collect();
+    let (status, body) = app
+        .call(
+            "POST",
+            "/chats/chat-example/members",
+            Some("alice"),
+            Some(&json!({ "user_ids": too_many }).to_string()),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
 }

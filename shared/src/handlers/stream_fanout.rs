@@ -148,11 +148,8 @@ async fn deliver(deps: &FanoutDeps, message: &Message) -> Result<RecordOutcome, 
 /// Pushes `frame` to every live subscription of `chat_id`. A failed read of
 /// the subscriptions is logged: the recipients still have their Inbox rows.
 async fn push(deps: &FanoutDeps, chat_id: &str, frame: &ServerFrame) -> PushReport {
-    let subscriptions = match deps
-        .store
-        .subscriptions_of_chat(chat_id, deps.clock.now())
-        .await
-    {
+    let now = deps.clock.now();
+    let subscriptions = match deps.store.subscriptions_of_chat(chat_id, now).await {
         Ok(subscriptions) => subscriptions,
         Err(err) => {
             warn!(chat_id, error = %err, "reading subscriptions failed; nothing pushed");
@@ -163,7 +160,9 @@ async fn push(deps: &FanoutDeps, chat_id: &str, frame: &ServerFrame) -> PushRepo
         .into_iter()
         .map(|subscription| subscription.connection_id)
         .collect();
-    deps.pusher.push(&deps.store, &connection_ids, frame).await
+    deps.pusher
+        .push(&deps.store, &connection_ids, frame, now)
+        .await
 }
 
 /// The message in `image`, or `None` (logged) when the image is empty or not a message.

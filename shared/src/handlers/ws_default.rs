@@ -24,6 +24,9 @@ pub async fn handle(
             ErrorCode::UnknownType,
             format!("unknown frame type {other:?}"),
         ),
+        None if frame.value.get("type").is_some() => {
+            ChatError::invalid_field("type", "must be a string")
+        }
         None if frame.value.is_object() => ChatError::invalid_field("type", "is missing"),
         None => ChatError::client(ErrorCode::InvalidRequest, "a frame must be a JSON object"),
     };

@@ -1,14 +1,30 @@
 //! Chats and Memberships.
 
-use aws_sdk_dynamodb::types::{Put, PutRequest, TransactWriteItem, WriteRequest};
+use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{Delete, Put, PutRequest, TransactWriteItem, Update, WriteRequest};
 
 use super::items::attr;
-use super::{Item, Store, StoreError, s};
+use super::{Item, Store, StoreError, n, s};
 use crate::domain::{Chat, Membership};
 use crate::tables::MEMBERSHIPS_BY_CHAT;
 
 /// Items of one TransactWriteItems request (a DynamoDB limit).
 const TRANSACT_MAX_ITEMS: usize = 100;
+/// The Chats attribute that counts members, so that the cap holds under
+/// concurrent adds. Only the store reads and writes it.
+const MEMBER_COUNT: &str = "member_count";
+
+/// What became of a membership change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MembershipChange {
+    /// Written.
+    Done,
+    /// Not written: it would take the chat past its member cap.
+    OverCap,
+    /// Not written: a membership changed concurrently, or does not exist.
+    Conflict,
+}
 
 impl Store {
     /// Stores a new chat with its members.
@@ -21,11 +37,9 @@ impl Store {
         let split = members.len().min(TRANSACT_MAX_ITEMS - 1);
         let (first, rest) = members.split_at(split);
 
-        let mut items = vec![transact_put(
-            &tables.chats,
-            Item::from(chat),
-            Some(attr::CHAT_ID),
-        )?];
+        let mut chat_item = Item::from(chat);
+        chat_item.insert(MEMBER_COUNT.to_owned(), n(members.len()));
+        let mut items = vec![transact_put(&tables.chats, chat_item, Some(attr::CHAT_ID))?];
         for membership in first {
             items.push(transact_put(
                 &tables.memberships,
@@ -43,8 +57,8 @@ impl Store {
         self.put_memberships(rest).await
     }
 
-    /// Stores memberships; storing one again overwrites it.
-    pub async fn put_memberships(&self, members: &[Membership]) -> Result<(), StoreError> {
+    /// Stores memberships of a new chat in batches, past the first transaction.
+    async fn put_memberships(&self, members: &[Membership]) -> Result<(), StoreError> {
         let table = &self.tables.memberships;
         let requests = members
             .iter()
@@ -59,18 +73,115 @@ impl Store {
         self.batch_write(table, requests).await
     }
 
-    /// Deletes `user_id`'s membership of `chat_id`, if there is one.
-    pub async fn delete_membership(&self, user_id: &str, chat_id: &str) -> Result<(), StoreError> {
-        let table = &self.tables.memberships;
-        self.client
-            .delete_item()
-            .table_name(table)
+    /// Adds memberships of `chat_id` that do not exist yet, keeping the chat's
+    /// member count at most `max_members`. Each transaction advances the
+    /// chat's `member_count` on condition that it stays within the cap and
+    /// puts up to 99 memberships on condition that none exists, so concurrent
+    /// adds cannot pass the cap together.
+    pub async fn add_memberships(
+        &self,
+        chat_id: &str,
+        members: &[Membership],
+        max_members: usize,
+    ) -> Result<MembershipChange, StoreError> {
+        let tables = &self.tables;
+        for chunk in members.chunks(TRANSACT_MAX_ITEMS - 1) {
+            let room = max_members.saturating_sub(chunk.len());
+            let count = Update::builder()
+                .table_name(&tables.chats)
+                .key(attr::CHAT_ID, s(chat_id))
+                .update_expression("SET #count = #count + :added")
+                .condition_expression("#count <= :room")
+                .expression_attribute_names("#count", MEMBER_COUNT)
+                .expression_attribute_values(":added", n(chunk.len()))
+                .expression_attribute_values(":room", n(room))
+                .build()
+                .map_err(|err| StoreError::build(&tables.chats, "TransactWriteItems", err))?;
+            let mut items = vec![TransactWriteItem::builder().update(count).build()];
+            for membership in chunk {
+                items.push(transact_put(
+                    &tables.memberships,
+                    Item::from(membership),
+                    Some(attr::USER_ID),
+                )?);
+            }
+            match self.transact(&tables.memberships, items).await? {
+                None => {}
+                Some(0) => return Ok(MembershipChange::OverCap),
+                Some(_) => return Ok(MembershipChange::Conflict),
+            }
+        }
+        Ok(MembershipChange::Done)
+    }
+
+    /// Deletes `user_id`'s membership of `chat_id` and lowers the chat's
+    /// member count, in one transaction. `Conflict` when there is no such membership.
+    pub async fn remove_membership(
+        &self,
+        user_id: &str,
+        chat_id: &str,
+    ) -> Result<MembershipChange, StoreError> {
+        let tables = &self.tables;
+        let build = |table: &str, err| StoreError::build(table, "TransactWriteItems", err);
+        let delete = Delete::builder()
+            .table_name(&tables.memberships)
             .key(attr::USER_ID, s(user_id))
             .key(attr::CHAT_ID, s(chat_id))
+            .condition_expression("attribute_exists(#user)")
+            .expression_attribute_names("#user", attr::USER_ID)
+            .build()
+            .map_err(|err| build(&tables.memberships, err))?;
+        let count = Update::builder()
+            .table_name(&tables.chats)
+            .key(attr::CHAT_ID, s(chat_id))
+            .update_expression("SET #count = #count - :one")
+            .condition_expression("#count > :zero")
+            .expression_attribute_names("#count", MEMBER_COUNT)
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":zero", n(0))
+            .build()
+            .map_err(|err| build(&tables.chats, err))?;
+        let items = vec![
+            TransactWriteItem::builder().delete(delete).build(),
+            TransactWriteItem::builder().update(count).build(),
+        ];
+        match self.transact(&tables.memberships, items).await? {
+            None => Ok(MembershipChange::Done),
+            Some(_) => Ok(MembershipChange::Conflict),
+        }
+    }
+
+    /// Runs a transaction; `Some(index)` names the first item whose condition
+    /// failed when DynamoDB cancelled it.
+    async fn transact(
+        &self,
+        table: &str,
+        items: Vec<TransactWriteItem>,
+    ) -> Result<Option<usize>, StoreError> {
+        let result = self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(items))
             .send()
-            .await
-            .map_err(|err| StoreError::request(table, "DeleteItem", err))?;
-        Ok(())
+            .await;
+        match result {
+            Ok(_) => Ok(None),
+            Err(SdkError::ServiceError(err)) => match err.err() {
+                TransactWriteItemsError::TransactionCanceledException(cancelled) => {
+                    let failed = cancelled
+                        .cancellation_reasons()
+                        .iter()
+                        .position(|reason| reason.code() == Some("ConditionalCheckFailed"));
+                    Ok(Some(failed.unwrap_or(usize::MAX)))
+                }
+                _ => Err(StoreError::request(
+                    table,
+                    "TransactWriteItems",
+                    SdkError::ServiceError(err),
+                )),
+            },
+            Err(err) => Err(StoreError::request(table, "TransactWriteItems", err)),
+        }
     }
 
     /// Reads the chat `chat_id`, if it exists.

@@ -1,5 +1,6 @@
 //! Connections and Subscriptions.
 
+use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::types::{DeleteRequest, WriteRequest};
 
 use super::items::attr;
@@ -85,6 +86,40 @@ impl Store {
         self.batch_write(&self.tables.subscriptions, deletes)
             .await?;
         Ok(count)
+    }
+
+    /// Deletes a connection that a post found gone, with every subscription
+    /// of it, unless the connection opened at `opened_before` or later.
+    /// Returns the number of subscriptions deleted, or `None` when the
+    /// connection was kept because it is still opening.
+    pub async fn delete_gone_connection(
+        &self,
+        connection_id: &str,
+        opened_before: Timestamp,
+    ) -> Result<Option<usize>, StoreError> {
+        let table = &self.tables.connections;
+        // RFC 3339 times of one format compare as strings in time order.
+        let result = self
+            .client
+            .delete_item()
+            .table_name(table)
+            .key(attr::CONNECTION_ID, s(connection_id))
+            .condition_expression("attribute_not_exists(#id) OR #at < :before")
+            .expression_attribute_names("#id", attr::CONNECTION_ID)
+            .expression_attribute_names("#at", attr::CONNECTED_AT)
+            .expression_attribute_values(":before", s(opened_before.to_string()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => {}
+            Err(SdkError::ServiceError(err))
+                if err.err().is_conditional_check_failed_exception() =>
+            {
+                return Ok(None);
+            }
+            Err(err) => return Err(StoreError::request(table, "DeleteItem", err)),
+        }
+        self.delete_connection(connection_id).await.map(Some)
     }
 
     /// Stores a subscription; storing it again only refreshes it.

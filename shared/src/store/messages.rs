@@ -12,8 +12,12 @@ use chrono::TimeDelta;
 use crate::clock::new_ulid;
 use crate::domain::{CLIENT_MESSAGE_LIFETIME, ClientMessage, Message, Timestamp};
 
-/// Attempts of [`Store::append_message`] when other senders take the next `seq` first.
-pub const APPEND_ATTEMPTS: u32 = 40;
+/// How long [`Store::append_message`] keeps retrying when other senders take
+/// the next `seq` first. It stays well inside `ws-message`'s 10-second Lambda
+/// timeout, so a busy chat gets `conflict` rather than a timed-out function.
+pub const APPEND_DEADLINE: std::time::Duration = std::time::Duration::from_secs(4);
+/// Longest pause between two attempts.
+const APPEND_BACKOFF_CAP: std::time::Duration = std::time::Duration::from_millis(200);
 
 /// What became of an append.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,9 +57,14 @@ impl Store {
         mut message: Message,
         now: Timestamp,
     ) -> Result<AppendOutcome, StoreError> {
-        for attempt in 0..APPEND_ATTEMPTS {
+        let deadline = tokio::time::Instant::now() + APPEND_DEADLINE;
+        for attempt in 0u32.. {
             if attempt > 0 {
-                tokio::time::sleep(backoff(attempt.min(6))).await;
+                let pause = backoff(attempt).min(APPEND_BACKOFF_CAP);
+                if tokio::time::Instant::now() + pause >= deadline {
+                    break;
+                }
+                tokio::time::sleep(pause).await;
             }
             let Some(chat) = self.chat(&message.chat_id).await? else {
                 return Ok(AppendOutcome::ChatMissing);

@@ -27,8 +27,9 @@ use crate::config::TableNames;
 use crate::error::ChatError;
 
 pub use batch::{BATCH_RETRIES, backoff};
+pub use chats::MembershipChange;
 pub use inbox::{DynamoInboxWriter, InboxWriter, put_inbox_entries};
-pub use messages::{APPEND_ATTEMPTS, AppendOutcome};
+pub use messages::{APPEND_DEADLINE, AppendOutcome};
 
 /// An item in the SDK's representation.
 pub type Item = HashMap<String, AttributeValue>;

@@ -8,15 +8,19 @@ use serde::Deserialize;
 use tracing::info;
 
 use super::{PageBody, empty, json, json_body, page_limit, query};
+use crate::attachments::as_seen_at;
 use crate::clock::new_ulid;
 use crate::domain::{
-    Chat, ChatView, MAX_CHAT_NAME_CHARS, MAX_MEMBERS, Membership, Role, validate_token_id,
-    validate_user_id,
+    Chat, ChatView, MAX_CHAT_NAME_CHARS, MAX_MEMBERS, MAX_MEMBERS_ADDED_AT_ONCE, Membership, Role,
+    validate_token_id, validate_user_id,
 };
 use crate::error::{ChatError, ErrorCode};
 use crate::handlers::HttpDeps;
 use crate::protocol::ServerFrame;
-use crate::store::{Cursor, Store};
+use crate::store::{Cursor, MembershipChange, Store};
+
+/// Tries of an add that lost a race with another change of the members.
+const MEMBER_CHANGE_ATTEMPTS: u32 = 3;
 
 /// Chats whose members are read at once when a page is built.
 const MEMBER_READS_IN_FLIGHT: usize = 16;
@@ -43,6 +47,12 @@ pub(super) async fn create(
     let name = body.name.trim().to_owned();
     if name.is_empty() {
         return Err(ChatError::invalid_field("name", "must not be empty"));
+    }
+    if name.chars().any(|c| c.is_control() || is_bidi_control(c)) {
+        return Err(ChatError::invalid_field(
+            "name",
+            "must not contain control or bidirectional formatting characters",
+        ));
     }
     if name.chars().count() > MAX_CHAT_NAME_CHARS {
         return Err(ChatError::invalid_field(
@@ -161,7 +171,13 @@ pub(super) async fn history(
         .store
         .history_page(chat_id, limit, before.as_ref())
         .await?;
-    let items = page.items.clone();
+    let now = deps.clock.now();
+    let items = page
+        .items
+        .iter()
+        .cloned()
+        .map(|message| as_seen_at(message, now))
+        .collect();
     json(200, &PageBody::from_page(page, items))
 }
 
@@ -177,27 +193,55 @@ pub(super) async fn add_members(
     if body.user_ids.is_empty() {
         return Err(ChatError::invalid_field("user_ids", "must not be empty"));
     }
+    if body.user_ids.len() > MAX_MEMBERS_ADDED_AT_ONCE {
+        return Err(ChatError::invalid_field(
+            "user_ids",
+            format_args!("must name at most {MAX_MEMBERS_ADDED_AT_ONCE} users per request"),
+        ));
+    }
     let requested = distinct_user_ids("user_ids", &body.user_ids, user_id)?;
     require_member(&deps.store, user_id, chat_id).await?;
     let chat = load_chat(&deps.store, chat_id).await?;
 
-    let mut members = deps.store.members_of_chat(chat_id).await?;
-    let current: BTreeSet<&str> = members.iter().map(|m| m.user_id.as_str()).collect();
-    let now = deps.clock.now();
-    let added: Vec<Membership> = requested
-        .iter()
-        .filter(|candidate| !current.contains(candidate.as_str()))
-        .map(|candidate| Membership {
-            user_id: candidate.clone(),
-            chat_id: chat_id.to_owned(),
-            role: Role::Member,
-            joined_at: now,
-        })
-        .collect();
-    if members.len() + added.len() > MAX_MEMBERS {
-        return Err(too_many_members());
-    }
-    deps.store.put_memberships(&added).await?;
+    // The members index is eventually consistent, so a user added a moment
+    // ago may look new: the conditional puts turn that into a retry.
+    let mut attempts = 0;
+    let (mut members, added) = loop {
+        let members = deps.store.members_of_chat(chat_id).await?;
+        let current: BTreeSet<&str> = members.iter().map(|m| m.user_id.as_str()).collect();
+        let now = deps.clock.now();
+        let added: Vec<Membership> = requested
+            .iter()
+            .filter(|candidate| !current.contains(candidate.as_str()))
+            .map(|candidate| Membership {
+                user_id: candidate.clone(),
+                chat_id: chat_id.to_owned(),
+                role: Role::Member,
+                joined_at: now,
+            })
+            .collect();
+        if members.len() + added.len() > MAX_MEMBERS {
+            return Err(too_many_members());
+        }
+        match deps
+            .store
+            .add_memberships(chat_id, &added, MAX_MEMBERS)
+            .await?
+        {
+            MembershipChange::Done => break (members, added),
+            MembershipChange::OverCap => return Err(too_many_members()),
+            MembershipChange::Conflict if attempts < MEMBER_CHANGE_ATTEMPTS => {
+                attempts += 1;
+                tokio::time::sleep(crate::store::backoff(attempts)).await;
+            }
+            MembershipChange::Conflict => {
+                return Err(ChatError::client(
+                    ErrorCode::Conflict,
+                    "the chat's members changed meanwhile; send the request again",
+                ));
+            }
+        }
+    };
     info!(chat_id, added = added.len(), "members added");
 
     members.extend(added.iter().cloned());
@@ -224,13 +268,12 @@ pub(super) async fn remove_member(
             "only the chat's owner can remove other members",
         ));
     }
-    if deps.store.membership(member, chat_id).await?.is_none() {
+    if deps.store.remove_membership(member, chat_id).await? != MembershipChange::Done {
         return Err(ChatError::client(
             ErrorCode::NotFound,
             format!("{member} is not a member of chat {chat_id}"),
         ));
     }
-    deps.store.delete_membership(member, chat_id).await?;
     let connections = deps
         .store
         .connections_of_user(member, deps.clock.now())
@@ -290,6 +333,12 @@ fn distinct_user_ids(field: &str, ids: &[String], caller: &str) -> Result<Vec<St
     Ok(distinct)
 }
 
+/// Whether `c` is a Unicode bidirectional formatting character, which can
+/// make a name display as something else.
+fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
 fn too_many_members() -> ChatError {
     ChatError::client(
         ErrorCode::InvalidRequest,
@@ -323,6 +372,7 @@ async fn announce(deps: &HttpDeps, user_ids: &[String], view: &ChatView) -> Resu
             &deps.store,
             &connection_ids,
             &ServerFrame::ChatCreated(view.clone()),
+            now,
         )
         .await;
     info!(chat_id = %view.chat_id, delivered = report.delivered, gone = report.gone, failed = report.failed, "chat-created pushed");

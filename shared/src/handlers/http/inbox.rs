@@ -5,6 +5,7 @@ use serde_json::json;
 use tracing::{info, warn};
 
 use super::{PageBody, json, page_limit, query};
+use crate::attachments::as_seen_at;
 use crate::clock::random_token;
 use crate::domain::{TICKET_LIFETIME, Ticket};
 use crate::error::ChatError;
@@ -60,5 +61,10 @@ pub(super) async fn sync(
             "inbox rows name messages that do not exist"
         );
     }
+    let now = deps.clock.now();
+    let messages = messages
+        .into_iter()
+        .map(|message| as_seen_at(message, now))
+        .collect();
     json(200, &PageBody::from_page(page, messages))
 }
