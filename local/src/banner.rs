@@ -94,7 +94,7 @@ pub fn banner(urls: &StackUrls, jwt_secret: &[u8], startup: Duration) -> Result<
         ));
         line(String::new());
     }
-    line("A chat of both, made by alice (its chat_id is in the answer):".to_owned());
+    line("A chat of both, made by alice (its chat_id is in the response):".to_owned());
     line(format!(
         "  curl -s -X POST {http}/chats -H \"authorization: Bearer $alice_token\" \
          -H 'content-type: application/json' -d '{{\"name\":\"alice and bob\",\"member_ids\":[\"bob\"]}}'"

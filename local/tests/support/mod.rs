@@ -177,9 +177,20 @@ impl LocalStack {
 
 impl Drop for LocalStack {
     fn drop(&mut self) {
-        // Kills by the child's own pid, and only if it is still running.
+        // Stops the child by its own pid, and only if it is still running:
+        // SIGTERM first, so that it removes the temporary folders of
+        // `--in-memory`, then SIGKILL if it has not exited within 5 s.
         if self.child.try_wait().ok().flatten().is_none() {
-            let _ = self.child.kill();
+            let _ = Command::new("kill")
+                .args(["-TERM", &self.pid().to_string()])
+                .status();
+            let exited = (0..50).any(|_| {
+                std::thread::sleep(Duration::from_millis(100));
+                self.child.try_wait().ok().flatten().is_some()
+            });
+            if !exited {
+                let _ = self.child.kill();
+            }
             let _ = self.child.wait();
         }
         if std::thread::panicking() {
