@@ -1,7 +1,5 @@
 //! Chats and Memberships.
 
-use aws_sdk_dynamodb::error::SdkError;
-use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{Delete, Put, PutRequest, TransactWriteItem, Update, WriteRequest};
 
 use super::items::attr;
@@ -107,7 +105,9 @@ impl Store {
             }
             match self.transact(&tables.memberships, items).await? {
                 None => {}
-                Some(0) => return Ok(MembershipChange::OverCap),
+                Some(failed) if failed.first() == Some(&true) => {
+                    return Ok(MembershipChange::OverCap);
+                }
                 Some(_) => return Ok(MembershipChange::Conflict),
             }
         }
@@ -148,39 +148,6 @@ impl Store {
         match self.transact(&tables.memberships, items).await? {
             None => Ok(MembershipChange::Done),
             Some(_) => Ok(MembershipChange::Conflict),
-        }
-    }
-
-    /// Runs a transaction; `Some(index)` names the first item whose condition
-    /// failed when DynamoDB cancelled it.
-    async fn transact(
-        &self,
-        table: &str,
-        items: Vec<TransactWriteItem>,
-    ) -> Result<Option<usize>, StoreError> {
-        let result = self
-            .client
-            .transact_write_items()
-            .set_transact_items(Some(items))
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(None),
-            Err(SdkError::ServiceError(err)) => match err.err() {
-                TransactWriteItemsError::TransactionCanceledException(cancelled) => {
-                    let failed = cancelled
-                        .cancellation_reasons()
-                        .iter()
-                        .position(|reason| reason.code() == Some("ConditionalCheckFailed"));
-                    Ok(Some(failed.unwrap_or(usize::MAX)))
-                }
-                _ => Err(StoreError::request(
-                    table,
-                    "TransactWriteItems",
-                    SdkError::ServiceError(err),
-                )),
-            },
-            Err(err) => Err(StoreError::request(table, "TransactWriteItems", err)),
         }
     }
 

@@ -1,7 +1,5 @@
 //! Messages and ClientMessages, and the one transaction that appends a message.
 
-use aws_sdk_dynamodb::error::SdkError;
-use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{Put, TransactWriteItem, Update};
 
 use super::batch::backoff;
@@ -147,43 +145,16 @@ impl Store {
             items.push(TransactWriteItem::builder().put(put_record).build());
         }
 
-        let result = self
-            .client
-            .transact_write_items()
-            .set_transact_items(Some(items))
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(None),
-            Err(SdkError::ServiceError(err)) => match err.err() {
-                TransactWriteItemsError::TransactionCanceledException(cancelled) => {
-                    let reasons = cancelled.cancellation_reasons();
-                    let failed = |index: usize| {
-                        reasons
-                            .get(index)
-                            .and_then(|reason| reason.code())
-                            .is_some_and(|code| code == "ConditionalCheckFailed")
-                    };
-                    if failed(2) {
-                        Ok(Some(Cancelled::Duplicate))
-                    } else if reasons.is_empty() && message.client_message_id.is_some() {
-                        // Without reasons the cause is unknown: look for the row.
-                        Ok(Some(Cancelled::Duplicate))
-                    } else {
-                        Ok(Some(Cancelled::SeqTaken))
-                    }
-                }
-                _ => Err(StoreError::request(
-                    &tables.messages,
-                    "TransactWriteItems",
-                    SdkError::ServiceError(err),
-                )),
-            },
-            Err(err) => Err(StoreError::request(
-                &tables.messages,
-                "TransactWriteItems",
-                err,
-            )),
+        let Some(failed) = self.transact(&tables.messages, items).await? else {
+            return Ok(None);
+        };
+        if failed.get(2) == Some(&true) {
+            Ok(Some(Cancelled::Duplicate))
+        } else if failed.is_empty() && message.client_message_id.is_some() {
+            // Without reasons the cause is unknown: look for the row.
+            Ok(Some(Cancelled::Duplicate))
+        } else {
+            Ok(Some(Cancelled::SeqTaken))
         }
     }
 

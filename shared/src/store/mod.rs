@@ -19,7 +19,10 @@ use std::sync::Arc;
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::ProvideErrorMetadata;
+use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_dynamodb::types::TransactWriteItem;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
@@ -166,6 +169,42 @@ impl Store {
     /// Returns the SDK client.
     pub fn client(&self) -> &Client {
         &self.client
+    }
+}
+
+impl Store {
+    /// Runs a TransactWriteItems of `items`. When DynamoDB cancels it, returns
+    /// for each item whether its condition failed; the list is empty when
+    /// the server gave no cancellation reasons.
+    pub(crate) async fn transact(
+        &self,
+        table: &str,
+        items: Vec<TransactWriteItem>,
+    ) -> Result<Option<Vec<bool>>, StoreError> {
+        let result = self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(None),
+            Err(SdkError::ServiceError(err)) => match err.err() {
+                TransactWriteItemsError::TransactionCanceledException(cancelled) => Ok(Some(
+                    cancelled
+                        .cancellation_reasons()
+                        .iter()
+                        .map(|reason| reason.code() == Some("ConditionalCheckFailed"))
+                        .collect(),
+                )),
+                _ => Err(StoreError::request(
+                    table,
+                    "TransactWriteItems",
+                    SdkError::ServiceError(err),
+                )),
+            },
+            Err(err) => Err(StoreError::request(table, "TransactWriteItems", err)),
+        }
     }
 }
 
