@@ -30,9 +30,7 @@ impl Cors {
 
     /// Returns whether a request with `method` and `headers` is a preflight request.
     pub fn is_preflight(method: &Method, headers: &HeaderMap) -> bool {
-        method == Method::OPTIONS
-            && headers.contains_key(header::ORIGIN)
-            && headers.contains_key(header::ACCESS_CONTROL_REQUEST_METHOD)
+        is_preflight(method, headers)
     }
 
     /// Builds the 204 response to a preflight request. It has no CORS headers
@@ -75,14 +73,7 @@ impl Cors {
 
     /// Returns the `Access-Control-Allow-Origin` value for the request's `Origin`.
     fn allow_origin(&self, headers: &HeaderMap) -> Option<HeaderValue> {
-        let origin = headers.get(header::ORIGIN)?;
-        if self.allowed_origin == "*" {
-            return Some(HeaderValue::from_static("*"));
-        }
-        let matches = origin
-            .to_str()
-            .is_ok_and(|origin| origin.eq_ignore_ascii_case(&self.allowed_origin));
-        matches.then(|| origin.clone())
+        allow_origin(&self.allowed_origin, headers)
     }
 
     fn add_vary(&self, response: &mut Response) {
@@ -92,6 +83,26 @@ impl Cors {
                 .append(header::VARY, HeaderValue::from_static("Origin"));
         }
     }
+}
+
+/// Returns whether a request with `method` and `headers` is a CORS preflight request.
+pub(crate) fn is_preflight(method: &Method, headers: &HeaderMap) -> bool {
+    method == Method::OPTIONS
+        && headers.contains_key(header::ORIGIN)
+        && headers.contains_key(header::ACCESS_CONTROL_REQUEST_METHOD)
+}
+
+/// Returns the `Access-Control-Allow-Origin` value for the request's
+/// `Origin` under `allowed_origin` (`*` for any), or `None` when it is not allowed.
+pub(crate) fn allow_origin(allowed_origin: &str, headers: &HeaderMap) -> Option<HeaderValue> {
+    let origin = headers.get(header::ORIGIN)?;
+    if allowed_origin == "*" {
+        return Some(HeaderValue::from_static("*"));
+    }
+    let matches = origin
+        .to_str()
+        .is_ok_and(|origin| origin.eq_ignore_ascii_case(allowed_origin));
+    matches.then(|| origin.clone())
 }
 
 #[cfg(test)]

@@ -30,9 +30,7 @@ impl BucketCors {
 
     /// Returns whether a request is a preflight request.
     pub fn is_preflight(method: &Method, headers: &HeaderMap) -> bool {
-        method == Method::OPTIONS
-            && headers.contains_key(header::ORIGIN)
-            && headers.contains_key(header::ACCESS_CONTROL_REQUEST_METHOD)
+        crate::http_api::cors::is_preflight(method, headers)
     }
 
     /// Builds the response to a preflight request: 200 with the CORS headers
@@ -105,14 +103,7 @@ impl BucketCors {
     }
 
     fn allow_origin(&self, headers: &HeaderMap) -> Option<HeaderValue> {
-        let origin = headers.get(header::ORIGIN)?;
-        if self.allowed_origin == "*" {
-            return Some(HeaderValue::from_static("*"));
-        }
-        origin
-            .to_str()
-            .is_ok_and(|origin| origin.eq_ignore_ascii_case(&self.allowed_origin))
-            .then(|| origin.clone())
+        crate::http_api::cors::allow_origin(&self.allowed_origin, headers)
     }
 }
 
