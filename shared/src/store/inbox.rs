@@ -7,7 +7,9 @@ use futures::future::BoxFuture;
 
 use super::batch::backoff;
 use super::items::attr;
-use super::{BATCH_RETRIES, BATCH_WRITE_MAX_ITEMS, Cursor, Item, Page, Store, StoreError, n, s};
+use super::{
+    BATCH_RETRIES, BATCH_WRITE_MAX_ITEMS, Cursor, Item, Page, PageQuery, Store, StoreError, s,
+};
 use crate::domain::{InboxEntry, Message, Timestamp};
 
 /// One BatchWriteItem of Inbox rows. A trait so that tests can inject
@@ -122,36 +124,14 @@ impl Store {
         after: Option<&Cursor>,
         now: Timestamp,
     ) -> Result<Page<InboxEntry>, StoreError> {
-        let table = &self.tables.inbox;
-        let output = self
-            .client
-            .query()
-            .table_name(table)
-            .key_condition_expression("#pk = :pk")
-            .filter_expression("#exp > :now")
-            .expression_attribute_names("#pk", attr::RECIPIENT_ID)
-            .expression_attribute_names("#exp", attr::EXPIRES_AT)
-            .expression_attribute_values(":pk", s(recipient_id))
-            .expression_attribute_values(":now", n(now.epoch_seconds()))
-            .scan_index_forward(true)
-            .limit(i32::try_from(limit).unwrap_or(i32::MAX))
-            .set_exclusive_start_key(
-                after.map(|cursor| cursor.to_key((attr::RECIPIENT_ID, recipient_id))),
-            )
-            .send()
-            .await
-            .map_err(|err| StoreError::request(table, "Query", err))?;
-        let items = output
-            .items
-            .unwrap_or_default()
-            .iter()
-            .map(InboxEntry::try_from)
-            .collect::<Result<Vec<_>, _>>()?;
-        let next = output
-            .last_evaluated_key
-            .filter(|key| !key.is_empty())
-            .and_then(|key| Cursor::from_key(&key, INBOX_CURSOR));
-        Ok(Page { items, next })
+        let query = PageQuery {
+            table: &self.tables.inbox,
+            partition: (attr::RECIPIENT_ID, recipient_id),
+            cursor_names: INBOX_CURSOR,
+            forward: true,
+            live_at: Some(now),
+        };
+        self.query_page(query, limit, after).await
     }
 
     /// Decodes an inbox cursor from a client.

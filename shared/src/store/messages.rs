@@ -208,38 +208,21 @@ impl Store {
 const HISTORY_CURSOR: &[&str] = &[attr::MESSAGE_ID];
 
 impl Store {
-    /// A page of `chat_id`'s messages, newest first, starting after `before`.
+    /// Reads a page of `chat_id`'s messages, newest first, starting after `before`.
     pub async fn history_page(
         &self,
         chat_id: &str,
         limit: usize,
         before: Option<&super::Cursor>,
     ) -> Result<super::Page<Message>, StoreError> {
-        let table = &self.tables.messages;
-        let output = self
-            .client
-            .query()
-            .table_name(table)
-            .key_condition_expression("#pk = :pk")
-            .expression_attribute_names("#pk", attr::CHAT_ID)
-            .expression_attribute_values(":pk", s(chat_id))
-            .scan_index_forward(false)
-            .limit(i32::try_from(limit).unwrap_or(i32::MAX))
-            .set_exclusive_start_key(before.map(|cursor| cursor.to_key((attr::CHAT_ID, chat_id))))
-            .send()
-            .await
-            .map_err(|err| StoreError::request(table, "Query", err))?;
-        let items = output
-            .items
-            .unwrap_or_default()
-            .iter()
-            .map(Message::try_from)
-            .collect::<Result<Vec<_>, _>>()?;
-        let next = output
-            .last_evaluated_key
-            .filter(|key| !key.is_empty())
-            .and_then(|key| super::Cursor::from_key(&key, HISTORY_CURSOR));
-        Ok(super::Page { items, next })
+        let query = super::PageQuery {
+            table: &self.tables.messages,
+            partition: (attr::CHAT_ID, chat_id),
+            cursor_names: HISTORY_CURSOR,
+            forward: false,
+            live_at: None,
+        };
+        self.query_page(query, limit, before).await
     }
 
     /// Decodes a history cursor from a client.

@@ -27,6 +27,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
 use crate::config::TableNames;
+use crate::domain::Timestamp;
 use crate::error::ChatError;
 
 pub use batch::{BATCH_RETRIES, backoff};
@@ -205,6 +206,67 @@ impl Store {
             },
             Err(err) => Err(StoreError::request(table, "TransactWriteItems", err)),
         }
+    }
+}
+
+/// One paginated Query: a partition, a direction and a cursor's attributes.
+pub(crate) struct PageQuery<'a> {
+    pub(crate) table: &'a str,
+    /// The partition key's name and value.
+    pub(crate) partition: (&'a str, &'a str),
+    /// The sort-key attributes a cursor holds; the partition is never in it.
+    pub(crate) cursor_names: &'static [&'static str],
+    /// Ascending sort key order when `true`.
+    pub(crate) forward: bool,
+    /// When given, rows whose `expires_at` is not after it are filtered out.
+    pub(crate) live_at: Option<Timestamp>,
+}
+
+impl Store {
+    /// Reads one page of `query`, `limit` rows at most, after `after`.
+    ///
+    /// `limit` bounds the rows DynamoDB reads, so a filtered page can be
+    /// short; `next` comes from `LastEvaluatedKey` only.
+    pub(crate) async fn query_page<T>(
+        &self,
+        query: PageQuery<'_>,
+        limit: usize,
+        after: Option<&Cursor>,
+    ) -> Result<Page<T>, StoreError>
+    where
+        T: for<'i> TryFrom<&'i Item, Error = StoreError>,
+    {
+        let mut request = self
+            .client
+            .query()
+            .table_name(query.table)
+            .key_condition_expression("#pk = :pk")
+            .expression_attribute_names("#pk", query.partition.0)
+            .expression_attribute_values(":pk", s(query.partition.1))
+            .scan_index_forward(query.forward)
+            .limit(i32::try_from(limit).unwrap_or(i32::MAX))
+            .set_exclusive_start_key(after.map(|cursor| cursor.to_key(query.partition)));
+        if let Some(now) = query.live_at {
+            request = request
+                .filter_expression("#exp > :now")
+                .expression_attribute_names("#exp", items::attr::EXPIRES_AT)
+                .expression_attribute_values(":now", n(now.epoch_seconds()));
+        }
+        let output = request
+            .send()
+            .await
+            .map_err(|err| StoreError::request(query.table, "Query", err))?;
+        let items = output
+            .items
+            .unwrap_or_default()
+            .iter()
+            .map(T::try_from)
+            .collect::<Result<Vec<_>, _>>()?;
+        let next = output
+            .last_evaluated_key
+            .filter(|key| !key.is_empty())
+            .and_then(|key| Cursor::from_key(&key, query.cursor_names));
+        Ok(Page { items, next })
     }
 }
 
