@@ -165,7 +165,7 @@ async fn bucket_allows_cors_put() {
     assert_eq!(other.status(), 403);
 }
 
-/// An S3 client signing as the embedded server's key pair.
+/// Builds an S3 client that signs with the embedded server's key pair.
 fn local_s3_client(endpoint: &str) -> aws_sdk_s3::Client {
     let config = aws_sdk_s3::Config::builder()
         .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())

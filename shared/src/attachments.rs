@@ -4,8 +4,8 @@
 //! The server chooses every key, `chats/{chat_id}/{message_id}/{file_name}`,
 //! so a client can never write outside its own attachment. A presigned upload
 //! URL signs the declared `Content-Type` and `Content-Length`, so S3 rejects
-//! an upload that differs from the declaration; `upload-complete` checks the
-//! stored object again for S3-compatible servers that do not verify signatures.
+//! an upload that differs from the declaration. `upload-complete` checks the
+//! stored object again, for S3-compatible servers that do not verify signatures.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};

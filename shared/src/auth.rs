@@ -34,7 +34,7 @@ pub const MIN_SECRET_BYTES: usize = 32;
 /// The only `token_use` accepted when a token has one (Cognito's access tokens).
 pub const ACCEPTED_TOKEN_USE: &str = "access";
 
-/// Why a token was rejected. Every variant is a 401 for the client.
+/// The reason a token was rejected. Every variant is a 401 for the client.
 #[derive(Debug, thiserror::Error)]
 pub enum AuthError {
     /// No `Authorization: Bearer` header.

@@ -8,7 +8,7 @@
 use aws_config::{BehaviorVersion, SdkConfig};
 use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
 
-/// The SDK configuration from the environment, with the rustls HTTPS client.
+/// Loads the SDK configuration from the environment, with the rustls HTTPS client.
 pub async fn load_sdk_config() -> SdkConfig {
     aws_config::defaults(BehaviorVersion::latest())
         .http_client(https_client())
@@ -16,19 +16,19 @@ pub async fn load_sdk_config() -> SdkConfig {
         .await
 }
 
-/// The HTTPS client every SDK client uses.
+/// Builds the HTTPS client every SDK client uses.
 pub fn https_client() -> aws_smithy_runtime_api::client::http::SharedHttpClient {
     aws_smithy_http_client::Builder::new()
         .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
         .build_https()
 }
 
-/// A DynamoDB client for `sdk_config`.
+/// Builds a DynamoDB client for `sdk_config`.
 pub fn dynamodb_client(sdk_config: &SdkConfig) -> aws_sdk_dynamodb::Client {
     aws_sdk_dynamodb::Client::new(sdk_config)
 }
 
-/// A Management API client that posts to `endpoint`
+/// Builds a Management API client that posts to `endpoint`
 /// (`https://{api_id}.execute-api.{region}.amazonaws.com/{stage}` in AWS).
 pub fn management_client(
     sdk_config: &SdkConfig,

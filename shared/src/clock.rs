@@ -10,7 +10,7 @@ use crate::domain::Timestamp;
 
 /// The source of the current time.
 pub trait Clock: Send + Sync {
-    /// The current time.
+    /// Returns the current time.
     fn now(&self) -> Timestamp;
 }
 
@@ -24,12 +24,12 @@ impl Clock for SystemClock {
     }
 }
 
-/// A clock that stands still until moved, for tests.
+/// A clock that does not move until a test advances it.
 #[derive(Debug)]
 pub struct ManualClock(Mutex<Timestamp>);
 
 impl ManualClock {
-    /// A clock showing `start`.
+    /// Creates a clock showing `start`.
     pub fn new(start: Timestamp) -> Self {
         Self(Mutex::new(start))
     }
@@ -53,7 +53,7 @@ impl Clock for ManualClock {
     }
 }
 
-/// A new ULID for time `at`: it sorts by creation time, to the millisecond.
+/// Creates a new ULID for time `at`, which sorts by creation time to the millisecond.
 pub fn new_ulid(at: Timestamp) -> String {
     let millis = u64::try_from(at.epoch_millis()).unwrap_or(0);
     // `from_parts` keeps the low 80 bits of the random part.

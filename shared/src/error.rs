@@ -15,7 +15,7 @@ pub enum ErrorCode {
     InvalidJson,
     /// A field is missing, of the wrong type or out of range.
     InvalidRequest,
-    /// The frame's `type` is not one the server knows.
+    /// The frame's `type` is not one the server handles.
     UnknownType,
     /// No token, a bad token, or a connection the server does not know.
     Unauthorized,
@@ -42,7 +42,7 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
-    /// The code as it appears on the wire.
+    /// Returns the code as it appears on the wire.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::InvalidJson => "invalid_json",
@@ -62,7 +62,7 @@ impl ErrorCode {
         }
     }
 
-    /// The HTTP status that goes with the code.
+    /// Returns the HTTP status that goes with the code.
     pub fn status(self) -> u16 {
         match self {
             Self::InvalidJson
@@ -94,7 +94,7 @@ pub enum ChatError {
     Client {
         /// The stable code.
         code: ErrorCode,
-        /// What was wrong, for people.
+        /// A description of the mistake, for people.
         message: String,
     },
     /// A fault of the service. Clients see only a generic message; the source is logged.
@@ -103,7 +103,7 @@ pub enum ChatError {
 }
 
 impl ChatError {
-    /// A client mistake with `code` and `message`.
+    /// Creates a client mistake with `code` and `message`.
     pub fn client(code: ErrorCode, message: impl Into<String>) -> Self {
         Self::Client {
             code,
@@ -129,7 +129,7 @@ impl ChatError {
         Self::client(ErrorCode::Unauthorized, message)
     }
 
-    /// The stable code.
+    /// Returns the stable code.
     pub fn code(&self) -> ErrorCode {
         match self {
             Self::Client { code, .. } => *code,
@@ -137,12 +137,12 @@ impl ChatError {
         }
     }
 
-    /// The HTTP status of [`Self::code`].
+    /// Returns the HTTP status of [`Self::code`].
     pub fn status(&self) -> u16 {
         self.code().status()
     }
 
-    /// Whether this is a fault of the service, which is logged as an error.
+    /// Returns whether this is a fault of the service, which is logged as an error.
     pub fn is_internal(&self) -> bool {
         matches!(self, Self::Internal(_))
     }

@@ -1,7 +1,7 @@
 //! Builds each function's dependencies, once, during the Lambda init phase.
 //!
 //! `*_from_env` read exactly the variables of [`crate::config::FUNCTION_ENVIRONMENT`],
-//! besides the SDK's own `AWS_*` variables; the other constructors take those
+//! besides the SDK's own `AWS_*` variables. The other constructors take those
 //! values as arguments, so the local stack builds the same dependencies
 //! against its own endpoints.
 

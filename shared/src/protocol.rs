@@ -164,7 +164,7 @@ impl ServerFrame {
 
     /// Serialises the frame as JSON text.
     pub fn to_json(&self) -> String {
-        // A frame holds only strings, numbers and options: serialising cannot fail.
+        // A frame contains only strings, numbers and options, so serialising cannot fail.
         serde_json::to_string(self).unwrap_or_else(|_| String::from("{\"type\":\"error\"}"))
     }
 }

@@ -12,7 +12,7 @@ use crate::protocol::ServerFrame;
 use crate::store::Store;
 
 /// How long after `$connect` a 410 does not delete the connection: API
-/// Gateway answers 410 to a post that arrives before it has opened the
+/// Gateway returns 410 for a post that arrives before it has opened the
 /// connection, which `$connect` stored a moment earlier.
 pub const GONE_GRACE: TimeDelta = TimeDelta::seconds(5);
 

@@ -356,7 +356,7 @@ async fn failing_record_is_reported_alone_and_later_records_wait() {
     );
 }
 
-/// The `content` of every delivered `message` frame, in order.
+/// Returns the `content` of every delivered `message` frame, in order.
 fn contents_pushed(app: &App) -> Vec<String> {
     app.management
         .posts()

@@ -10,7 +10,7 @@ use fixture::{App, n, parse, reply, s};
 use serde_json::{Value, json};
 use shared::handlers::{ws_connect, ws_default, ws_message};
 
-/// The code of an `error` frame, after checking that it is one.
+/// Returns the code of an `error` frame, after checking that it is one.
 fn error_code(frame: &Value) -> &str {
     assert_eq!(
         frame["type"], "error",

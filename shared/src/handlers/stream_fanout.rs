@@ -3,11 +3,13 @@
 //! Records are handled in order. An INSERT writes one Inbox row per member
 //! but the sender, then pushes `message` to the chat's subscribed
 //! connections. A MODIFY whose `upload_status` changed pushes
-//! `message-updated`. The Inbox writes are the durable part: at the first
-//! record whose writes still fail after retries, that record alone is
-//! reported in `batchItemFailures` and the records after it are not
-//! touched, because Lambda retries from the lowest reported sequence number
-//! and sends them again. Replaying a record writes the same rows again.
+//! `message-updated`.
+//!
+//! The Inbox writes are the durable part. At the first record whose writes
+//! still fail after retries, that record alone is reported in
+//! `batchItemFailures` and the records after it are not touched, because
+//! Lambda retries from the lowest reported sequence number and sends them
+//! again. Replaying a record writes the same rows again.
 
 use std::collections::HashMap;
 
@@ -22,7 +24,7 @@ use crate::protocol::ServerFrame;
 use crate::push::PushReport;
 use crate::store::{StoreError, put_inbox_entries};
 
-/// What one record came to.
+/// The outcome of one record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RecordOutcome {
     /// A new message: Inbox rows written and `message` pushed.
@@ -165,7 +167,7 @@ async fn push(deps: &FanoutDeps, chat_id: &str, frame: &ServerFrame) -> PushRepo
         .await
 }
 
-/// The message in `image`, or `None` (logged) when the image is empty or not a message.
+/// Reads the message in `image`, or `None` (logged) when the image is empty or not a message.
 fn image_message(record: &EventRecord, image: &serde_dynamo::Item) -> Option<Message> {
     if image.is_empty() {
         return None;

@@ -1,11 +1,11 @@
 //! `upload-complete`: marks an attachment's message `uploaded` or `failed`
 //! when S3 reports that its object was created.
 //!
-//! For each `ObjectCreated:*` record of the attachments bucket whose key is
-//! `chats/{chat_id}/{message_id}/{file_name}`, it loads the message, reads
-//! the stored object's size and content type with HeadObject, and sets
-//! the status with a conditional update: `uploaded` when both match what the
-//! client declared, `failed` otherwise. The update applies only while the
+//! It handles each `ObjectCreated:*` record of the attachments bucket whose
+//! key is `chats/{chat_id}/{message_id}/{file_name}`. It loads the message and
+//! reads the stored object's size and content type with HeadObject. A
+//! conditional update then sets the status: `uploaded` when both match what
+//! the client declared, `failed` otherwise. The update applies only while the
 //! message is `pending` and names that key, because S3 delivers
 //! notifications at least once and sometimes late. The MODIFY then goes
 //! through the Messages stream, and `stream-fanout` pushes `message-updated`.

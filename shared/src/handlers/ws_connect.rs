@@ -75,7 +75,7 @@ async fn connect(
     Ok(connection)
 }
 
-/// The stored form of a ticket: hex SHA-256, so a leaked table contains no usable ticket.
+/// Hashes a ticket for storage (hex SHA-256), so a leaked table contains no usable ticket.
 pub fn hash_ticket(ticket: &str) -> String {
     hex::encode(Sha256::digest(ticket.as_bytes()))
 }

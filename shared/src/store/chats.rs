@@ -9,11 +9,11 @@ use crate::tables::MEMBERSHIPS_BY_CHAT;
 
 /// Items of one TransactWriteItems request (a DynamoDB limit).
 const TRANSACT_MAX_ITEMS: usize = 100;
-/// The Chats attribute that counts members, so that the cap holds under
+/// The Chats attribute that counts members, so that the cap is kept under
 /// concurrent adds. Only the store reads and writes it.
 const MEMBER_COUNT: &str = "member_count";
 
-/// What became of a membership change.
+/// The outcome of a membership change.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MembershipChange {
     /// Written.

@@ -22,7 +22,7 @@ impl Store {
         Ok(())
     }
 
-    /// The connection `connection_id`, unless it is unknown or expired at `now`.
+    /// Reads the connection `connection_id`, unless it is unknown or expired at `now`.
     pub async fn connection(
         &self,
         connection_id: &str,
@@ -45,7 +45,7 @@ impl Store {
         Ok((connection.expires_at > now).then_some(connection))
     }
 
-    /// The live connections of `user_id` at `now` (index `by_user`, every page).
+    /// Reads the live connections of `user_id` at `now` (index `by_user`, every page).
     pub async fn connections_of_user(
         &self,
         user_id: &str,
@@ -153,7 +153,7 @@ impl Store {
         Ok(())
     }
 
-    /// The live subscriptions of `chat_id` at `now`: a Query on the chat, every page.
+    /// Reads the live subscriptions of `chat_id` at `now`: a Query on the chat, every page.
     pub async fn subscriptions_of_chat(
         &self,
         chat_id: &str,
@@ -166,7 +166,7 @@ impl Store {
         items.iter().map(Subscription::try_from).collect()
     }
 
-    /// Every subscription of `connection_id`, expired or not (index `by_connection`).
+    /// Reads every subscription of `connection_id`, expired or not (index `by_connection`).
     pub async fn subscriptions_of_connection(
         &self,
         connection_id: &str,

@@ -14,10 +14,10 @@ use crate::domain::{CLIENT_MESSAGE_LIFETIME, ClientMessage, Message, Timestamp};
 /// the next `seq` first. It stays well inside `ws-message`'s 10-second Lambda
 /// timeout, so a busy chat gets `conflict` rather than a timed-out function.
 pub const APPEND_DEADLINE: std::time::Duration = std::time::Duration::from_secs(4);
-/// Longest pause between two attempts.
+/// Maximum pause between two attempts.
 const APPEND_BACKOFF_CAP: std::time::Duration = std::time::Duration::from_millis(200);
 
-/// What became of an append.
+/// The outcome of an append.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AppendOutcome {
     /// The message is stored with this `seq`.
@@ -31,7 +31,7 @@ pub enum AppendOutcome {
     Contended,
 }
 
-/// Why one transaction attempt was cancelled.
+/// The reason one transaction attempt was cancelled.
 enum Cancelled {
     /// Another message took the `seq`, or another transaction touched the chat.
     SeqTaken,
@@ -158,7 +158,7 @@ impl Store {
         }
     }
 
-    /// The live record of `sender_id`'s `client_message_id` at `now`, if any.
+    /// Reads the live record of `sender_id`'s `client_message_id` at `now`, if any.
     pub async fn client_message(
         &self,
         sender_id: &str,
@@ -183,7 +183,7 @@ impl Store {
         Ok((record.expires_at > now).then_some(record))
     }
 
-    /// The message `message_id` of `chat_id`, if it exists.
+    /// Reads the message `message_id` of `chat_id`, if it exists.
     pub async fn message(
         &self,
         chat_id: &str,

@@ -78,7 +78,7 @@ pub(super) async fn create(
         .map(|file| file.s3_key.clone())
         .unwrap_or_default();
     // Presigning sends no request, so it cannot fail for the store's
-    // reasons; should it fail, the message reads as failed once its
+    // reasons. Should it fail, the message reads as failed once its
     // upload window has passed.
     let upload = deps
         .attachments

@@ -97,9 +97,9 @@ pub(super) async fn create(
 
 /// A page of the caller's chats, most recently active first.
 ///
-/// NOTE: the order is by activity, which no index holds, so this reads all of
-/// the caller's memberships and chats for every page; the cursor is the last
-/// chat's (activity, id), and `has_more` is exact because the whole list is known.
+/// NOTE: the order is by activity, which no index provides, so this reads all
+/// of the caller's memberships and chats for every page. The cursor is the
+/// last chat's (activity, id), and `has_more` is exact because the whole list is known.
 pub(super) async fn list(
     deps: &HttpDeps,
     request: &Request,
@@ -140,7 +140,7 @@ pub(super) async fn list(
     json(200, &PageBody::new(views, next_cursor))
 }
 
-/// The chat and its members, for members only.
+/// Returns the chat and its members, for members only.
 pub(super) async fn get(
     deps: &HttpDeps,
     chat_id: &str,
@@ -153,7 +153,7 @@ pub(super) async fn get(
     json(200, &ChatView::new(chat, members))
 }
 
-/// A page of the chat's messages, newest first.
+/// Returns a page of the chat's messages, newest first.
 pub(super) async fn history(
     deps: &HttpDeps,
     request: &Request,
@@ -292,7 +292,7 @@ pub(super) async fn remove_member(
     empty(204)
 }
 
-/// The caller's membership of `chat_id`.
+/// Reads the caller's membership of `chat_id`.
 ///
 /// # Errors
 ///
@@ -317,7 +317,7 @@ async fn load_chat(store: &Store, chat_id: &str) -> Result<Chat, ChatError> {
     })
 }
 
-/// The distinct, valid user ids of `ids`, without `caller`.
+/// Returns the distinct, valid user ids of `ids`, without `caller`.
 fn distinct_user_ids(field: &str, ids: &[String], caller: &str) -> Result<Vec<String>, ChatError> {
     if ids.len() > MAX_MEMBERS {
         return Err(too_many_members());
@@ -333,7 +333,7 @@ fn distinct_user_ids(field: &str, ids: &[String], caller: &str) -> Result<Vec<St
     Ok(distinct)
 }
 
-/// Whether `c` is a Unicode bidirectional formatting character, which can
+/// Returns whether `c` is a Unicode bidirectional formatting character, which can
 /// make a name display as something else.
 fn is_bidi_control(c: char) -> bool {
     matches!(c, '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')

@@ -32,7 +32,7 @@ pub(super) async fn connect_ticket(
     json(200, &json!({ "ticket": ticket, "expires_at": expires_at }))
 }
 
-/// A page of the caller's unacknowledged messages, oldest first.
+/// Returns a page of the caller's unacknowledged messages, oldest first.
 pub(super) async fn sync(
     deps: &HttpDeps,
     request: &Request,
